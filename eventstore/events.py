@@ -1,0 +1,54 @@
+"""Value types of the event store. Plain dataclasses, free of Django, so activities and tests can build them."""
+
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class EventMetadata:
+    """Where an event came from. Workflow steps fill the workflow fields; request code fills acting_user_id."""
+
+    correlation_id: str = ""
+    causation_id: str = ""
+    workflow_id: str = ""
+    run_id: str = ""
+    workflow_type: str = ""
+    step: str = ""
+    attempt: int = 0
+    acting_user_id: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        # Empty fields are left out so stored metadata stays small and readable in the admin.
+        return {k: v for k, v in asdict(self).items() if v not in ("", 0, None)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "EventMetadata":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append. `idempotency_key` makes a retried append return the stored event instead."""
+
+    event_type: str
+    data: dict[str, Any]
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    position: int
+    event_id: uuid.UUID
+    stream_type: str
+    stream_id: str
+    stream_version: int
+    event_type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: EventMetadata
+    created_at: datetime
+    created_by_id: int | None = None
+    idempotency_key: str | None = field(default=None, compare=False)

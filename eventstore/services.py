@@ -1,0 +1,258 @@
+"""Writing to the event store: appends (with projections applied in the same transaction) and rebuilds."""
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.utils import timezone
+
+from . import projections as projection_registry
+from .catalogue import EVENT_TYPE_PATTERN, EventType, StreamType, schema_version
+from .events import EventMetadata, NewEvent, RecordedEvent
+from .exceptions import ConcurrencyError, IdempotencyConflictError, InvalidEventError, ProjectionError
+from .models import Event
+from .selectors import events_for_keys, iter_event_batches, stream_version
+
+
+class _Any:
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY: Final = _Any()
+"""`expected_version=ANY` appends at the end of the stream, whatever its version."""
+
+# Key of the transaction-scoped advisory lock every append takes on PostgreSQL (arbitrary, fixed).
+APPEND_LOCK_KEY: Final = 0x41_34_43_45  # "A4CE"
+MAX_BATCH: Final = 1000
+
+_KNOWN_EVENT_TYPES = frozenset(EventType)
+_KNOWN_STREAM_TYPES = frozenset(StreamType)
+
+
+def _validate(stream_type: str, stream_id: str, events: Sequence[NewEvent]) -> None:
+    if stream_type not in _KNOWN_STREAM_TYPES:
+        raise InvalidEventError(f"Unknown stream type {stream_type!r}; add it to eventstore.catalogue.StreamType.")
+    if not stream_id or len(stream_id) > 64:
+        raise InvalidEventError("Stream id must be 1 to 64 characters.")
+    if not events:
+        raise InvalidEventError("Nothing to append: the batch is empty.")
+    if len(events) > MAX_BATCH:
+        raise InvalidEventError(f"A batch holds at most {MAX_BATCH} events; got {len(events)}.")
+    keys = [e.idempotency_key for e in events if e.idempotency_key is not None]
+    if len(keys) != len(set(keys)):
+        raise InvalidEventError("Two events in one batch share an idempotency key.")
+    for event in events:
+        if not EVENT_TYPE_PATTERN.match(event.event_type) or event.event_type not in _KNOWN_EVENT_TYPES:
+            raise InvalidEventError(
+                f"Unknown event type {event.event_type!r}; event types come from eventstore.catalogue.EventType."
+            )
+        if not isinstance(event.data, dict):
+            raise InvalidEventError(f"Event data must be a JSON object, not {type(event.data).__name__}.")
+        try:
+            json.dumps(event.data, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidEventError(f"Event data of {event.event_type} is not plain JSON: {exc}") from None
+        if event.idempotency_key is not None and not 0 < len(event.idempotency_key) <= 255:
+            raise InvalidEventError("An idempotency key must be 1 to 255 characters.")
+
+
+def _same_event(stored: RecordedEvent, stream_type: str, stream_id: str, new: NewEvent) -> str | None:
+    """Why a stored event does not match a re-append under the same key, or None if it does."""
+    if (stored.stream_type, stored.stream_id) != (stream_type, stream_id):
+        return f"stored on stream {stored.stream_type}/{stored.stream_id}"
+    if stored.event_type != new.event_type:
+        return f"stored as {stored.event_type}"
+    # Compare through JSON so tuples vs lists and the like do not count as a difference.
+    if stored.data != json.loads(json.dumps(new.data)):
+        return "stored with a different payload"
+    return None
+
+
+def _replayed(stream_type: str, stream_id: str, events: Sequence[NewEvent], using: str) -> list[RecordedEvent] | None:
+    """The stored events if this batch was appended before under the same keys; None if it was not."""
+    keys = [e.idempotency_key for e in events if e.idempotency_key is not None]
+    if not keys:
+        return None
+    stored = events_for_keys(keys=keys, using=using)
+    if not stored:
+        return None
+    for event in events:
+        if event.idempotency_key is None or event.idempotency_key not in stored:
+            missing = event.idempotency_key or "(no key)"
+            raise IdempotencyConflictError(missing, "the batch was partly stored under other keys")
+        if reason := _same_event(stored[event.idempotency_key], stream_type, stream_id, event):
+            raise IdempotencyConflictError(event.idempotency_key, reason)
+    return [stored[e.idempotency_key] for e in events]
+
+
+def _insert_sql(vendor: str, rows: int) -> str:
+    # Only placeholders are interpolated (one group per row); every value travels as a parameter.
+    columns = (
+        "event_id, stream_type, stream_id, stream_version, event_type, schema_version, data, metadata, "
+        "correlation_id, workflow_id, idempotency_key, created_at, created_by_id"
+    )
+    if vendor == "postgresql":
+        values = ", ".join(["(%s, %s::int, %s, %s::int, %s, %s)"] * rows)
+        return (
+            f"INSERT INTO eventstore_event ({columns}) "  # noqa: S608
+            "SELECT v.id::uuid, %s, %s, cur.version + v.n, v.type, v.sv, v.data::jsonb, %s::jsonb, %s, %s, "
+            "v.key, %s::timestamptz, %s::int "
+            f"FROM (VALUES {values}) AS v(id, n, type, sv, data, key) "
+            "CROSS JOIN (SELECT coalesce(max(stream_version), 0) AS version FROM eventstore_event "
+            "WHERE stream_type = %s AND stream_id = %s) AS cur "
+            "WHERE %s::int IS NULL OR cur.version = %s::int "
+            "ON CONFLICT DO NOTHING RETURNING position, stream_version"
+        )
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * rows)
+    return (
+        f"INSERT INTO eventstore_event ({columns}) "  # noqa: S608
+        "SELECT v.column1, %s, %s, cur.version + v.column2, v.column3, v.column4, v.column5, %s, %s, %s, "
+        "v.column6, %s, %s "
+        f"FROM (VALUES {values}) AS v "
+        "CROSS JOIN (SELECT coalesce(max(stream_version), 0) AS version FROM eventstore_event "
+        "WHERE stream_type = %s AND stream_id = %s) AS cur "
+        "WHERE %s IS NULL OR cur.version = %s "
+        "ON CONFLICT DO NOTHING RETURNING position, stream_version"
+    )
+
+
+def _take_append_lock(using: str) -> None:
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        # Held until commit: positions are drawn and committed one writer at a time, so they become
+        # visible in increasing order. SQLite gets the same from its single write lock.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+
+
+def events_append(
+    *,
+    stream_type: str,
+    stream_id: str | uuid.UUID,
+    events: Sequence[NewEvent],
+    expected_version: int | _Any = ANY,
+    metadata: EventMetadata | None = None,
+    created_by_id: int | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+) -> list[RecordedEvent]:
+    """Append `events` to one stream, all or nothing, and apply the projections that handle them.
+
+    `expected_version` is the stream version the caller decided on (0 for a new stream); if the stream is
+    elsewhere, `ConcurrencyError` is raised and nothing is written. Events with an idempotency key that was
+    appended before come back as stored, without writing again.
+    """
+    stream_id = str(stream_id)
+    _validate(stream_type, stream_id, events)
+    metadata = metadata or EventMetadata()
+    expected = None if expected_version is ANY else int(expected_version)
+
+    with transaction.atomic(using=using):
+        if (stored := _replayed(stream_type, stream_id, events, using)) is not None:
+            return stored
+        _take_append_lock(using)
+        connection = connections[using]
+        created_at = timezone.now()
+        event_ids = [uuid.uuid4() for _ in events]
+        payloads = [json.dumps(e.data) for e in events]
+        meta_json = metadata.to_json()
+        correlation_id = str(meta_json.pop("correlation_id", ""))
+        workflow_id = str(meta_json.pop("workflow_id", ""))
+        id_field, at_field = Event._meta.get_field("event_id"), Event._meta.get_field("created_at")
+        # Parameters in the order the statement names them: select list, VALUES rows, stream, expectation.
+        params: list = [
+            stream_type,
+            stream_id,
+            json.dumps(meta_json),
+            correlation_id,
+            workflow_id,
+            at_field.get_db_prep_value(created_at, connection),
+            created_by_id,
+        ]
+        for n, (event, event_id, payload) in enumerate(zip(events, event_ids, payloads, strict=True), start=1):
+            params += [
+                id_field.get_db_prep_value(event_id, connection),
+                n,
+                event.event_type,
+                schema_version(event.event_type),
+                payload,
+                event.idempotency_key,
+            ]
+        params += [stream_type, stream_id, expected, expected]
+        with connection.cursor() as cursor:
+            cursor.execute(_insert_sql(connection.vendor, len(events)), params)
+            inserted = {version: position for position, version in cursor.fetchall()}
+
+        if len(inserted) != len(events):
+            # A concurrent writer got there first. If it wrote this very batch (same keys), that is a retry.
+            if (stored := _replayed(stream_type, stream_id, events, using)) is not None:
+                return stored
+            actual = stream_version(stream_type=stream_type, stream_id=stream_id, using=using)
+            raise ConcurrencyError(stream_type, stream_id, actual if expected is None else expected, actual)
+
+        first = min(inserted)
+        recorded = [
+            RecordedEvent(
+                position=inserted[first + i],
+                event_id=event_ids[i],
+                stream_type=stream_type,
+                stream_id=stream_id,
+                stream_version=first + i,
+                event_type=event.event_type,
+                schema_version=schema_version(event.event_type),
+                data=json.loads(payloads[i]),
+                metadata=metadata,
+                created_at=created_at,
+                created_by_id=created_by_id,
+                idempotency_key=event.idempotency_key,
+            )
+            for i, event in enumerate(events)
+        ]
+        _project(recorded, using)
+    return recorded
+
+
+def _project(recorded: Sequence[RecordedEvent], using: str) -> None:
+    for projection in projection_registry.handling({e.event_type for e in recorded}):
+        batch = [e for e in recorded if e.event_type in projection.handles]
+        try:
+            projection.apply(batch, using=using)
+        except Exception as exc:
+            raise ProjectionError(projection.name, batch[0].event_type, batch[0].position) from exc
+
+
+def projections_rebuild(
+    *,
+    names: Sequence[str] | None = None,
+    batch_size: int = 5000,
+    on_progress: Callable[[int], None] | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+) -> int:
+    """Empty the named projections (all if none) and replay every event they handle from position 0.
+
+    Runs in one transaction holding the append lock: readers see the old tables until the new ones commit,
+    and no event can be appended between the replay's last read and the commit. Returns the events replayed.
+    """
+    chosen = [projection_registry.get(n) for n in names] if names else projection_registry.registered()
+    event_types = set().union(*(p.handles for p in chosen)) if chosen else set()
+    replayed = 0
+    with transaction.atomic(using=using):
+        _take_append_lock(using)
+        for projection in chosen:
+            projection.reset(using=using)
+        for batch in iter_event_batches(event_types=event_types, batch_size=batch_size, using=using):
+            for projection in chosen:
+                if matching := [e for e in batch if e.event_type in projection.handles]:
+                    projection.apply(matching, using=using)
+            replayed += len(batch)
+            if on_progress:
+                on_progress(len(batch))
+    return replayed
+
+
+def projections_rebuild_count(*, names: Sequence[str] | None = None, using: str = DEFAULT_DB_ALIAS) -> int:
+    chosen = [projection_registry.get(n) for n in names] if names else projection_registry.registered()
+    event_types = set().union(*(p.handles for p in chosen)) if chosen else set()
+    return Event.objects.using(using).filter(event_type__in=event_types).count()

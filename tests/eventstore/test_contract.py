@@ -1,0 +1,369 @@
+"""The event store's contract, run against each backend (PostgreSQL and SQLite) by subclassing."""
+
+import random
+import sqlite3
+import threading
+import time
+import uuid
+
+import pytest
+from django.db import DatabaseError, connections, transaction
+
+from eventstore import projections
+from eventstore.catalogue import EventType, StreamType
+from eventstore.events import EventMetadata, NewEvent
+from eventstore.exceptions import ConcurrencyError, IdempotencyConflictError, InvalidEventError, ProjectionError
+from eventstore.models import Event
+from eventstore.projections import Projection
+from eventstore.selectors import events_after, events_for_correlation, stream_events, stream_version
+from eventstore.services import ANY, events_append, projections_rebuild
+from organizations.models import Organization
+
+ORG = StreamType.ORGANIZATION
+
+
+def created(name: str = "Acme Health", subdomain: str | None = None, parent_id: str | None = None, **kw) -> NewEvent:
+    data = {
+        "name": name,
+        "type": "provider",
+        "subdomain": subdomain or f"s{uuid.uuid4().hex[:12]}",
+        "domain": "",
+        "parent_id": parent_id,
+    }
+    data["domain"] = f"{data['subdomain']}.a4c.test"
+    return NewEvent(EventType.ORGANIZATION_CREATED, data, **kw)
+
+
+def activated(**kw) -> NewEvent:
+    return NewEvent(EventType.ORGANIZATION_ACTIVATED, {}, **kw)
+
+
+class EventStoreContract:
+    alias: str
+
+    def append(self, stream_id, events, **kw):
+        return events_append(stream_type=ORG, stream_id=stream_id, events=events, using=self.alias, **kw)
+
+    def events(self):
+        return Event.objects.using(self.alias)
+
+    def test_first_append_starts_the_stream_at_version_one(self):
+        org_id = str(uuid.uuid4())
+        recorded = self.append(org_id, [created(), activated()], expected_version=0)
+        assert [e.stream_version for e in recorded] == [1, 2]
+        assert recorded[0].position < recorded[1].position
+        assert [e.event_type for e in stream_events(stream_type=ORG, stream_id=org_id, using=self.alias)] == [
+            "organization.created",
+            "organization.activated",
+        ]
+
+    def test_stale_writer_gets_concurrency_error_and_writes_nothing(self):
+        org_id = str(uuid.uuid4())
+        self.append(org_id, [created()], expected_version=0)
+        with pytest.raises(ConcurrencyError, match="is at version 1, but the writer expected 0"):
+            self.append(org_id, [activated()], expected_version=0)
+        assert stream_version(stream_type=ORG, stream_id=org_id, using=self.alias) == 1
+        assert self.events().filter(stream_id=org_id).count() == 1
+
+    def test_writer_ahead_of_the_stream_is_refused(self):
+        org_id = str(uuid.uuid4())
+        self.append(org_id, [created()], expected_version=0)
+        with pytest.raises(ConcurrencyError):
+            self.append(org_id, [activated()], expected_version=5)
+        assert self.events().filter(stream_id=org_id).count() == 1
+
+    def test_any_version_appends_at_the_end(self):
+        org_id = str(uuid.uuid4())
+        self.append(org_id, [created()], expected_version=0)
+        (event,) = self.append(org_id, [activated()], expected_version=ANY)
+        assert event.stream_version == 2
+
+    def test_a_batch_is_all_or_nothing(self):
+        org_id = str(uuid.uuid4())
+        # The second event's projection fails (unknown parent), so the first must not stay either.
+        other = str(uuid.uuid4())
+        self.append(other, [created(subdomain="taken-one")], expected_version=0)
+        with pytest.raises(ProjectionError):
+            self.append(org_id, [created(subdomain="taken-one"), activated()], expected_version=0)
+        assert not self.events().filter(stream_id=org_id).exists()
+        assert not Organization.objects.using(self.alias).filter(pk=org_id).exists()
+
+    def test_reappending_the_same_key_returns_the_stored_event(self):
+        org_id = str(uuid.uuid4())
+        first = self.append(org_id, [created(name="Keyed", subdomain="keyed", idempotency_key="wf-1/create")])
+        again = self.append(org_id, [created(name="Keyed", subdomain="keyed", idempotency_key="wf-1/create")])
+        assert again == first
+        assert self.events().filter(stream_id=org_id).count() == 1
+
+    def test_reappending_a_key_with_a_different_payload_is_an_error(self):
+        org_id = str(uuid.uuid4())
+        self.append(org_id, [created(name="One", subdomain="one-key", idempotency_key="wf-2/create")])
+        with pytest.raises(IdempotencyConflictError, match="different payload"):
+            self.append(org_id, [created(name="Two", subdomain="one-key", idempotency_key="wf-2/create")])
+        with pytest.raises(IdempotencyConflictError, match="stored on stream"):
+            self.append(str(uuid.uuid4()), [created(name="One", subdomain="one-key", idempotency_key="wf-2/create")])
+        assert self.events().filter(idempotency_key="wf-2/create").count() == 1
+
+    def test_unknown_event_types_and_non_object_payloads_are_refused(self):
+        org_id = str(uuid.uuid4())
+        with pytest.raises(InvalidEventError, match="Unknown event type"):
+            self.append(org_id, [NewEvent("organization.exploded", {})])
+        with pytest.raises(InvalidEventError, match="Unknown event type"):
+            self.append(org_id, [NewEvent("OrganizationCreated", {})])
+        with pytest.raises(InvalidEventError, match="JSON object"):
+            self.append(org_id, [NewEvent(EventType.ORGANIZATION_ACTIVATED, ["not", "an", "object"])])
+        with pytest.raises(InvalidEventError, match="not plain JSON"):
+            self.append(org_id, [NewEvent(EventType.ORGANIZATION_ACTIVATED, {"at": object()})])
+        with pytest.raises(InvalidEventError, match="stream type"):
+            events_append(stream_type="planet", stream_id=org_id, events=[activated()], using=self.alias)
+        assert not self.events().filter(stream_id=org_id).exists()
+
+    def test_the_database_refuses_update_and_delete(self):
+        org_id = str(uuid.uuid4())
+        (event,) = self.append(org_id, [created()])
+        table = Event._meta.db_table
+        for sql in (
+            f"UPDATE {table} SET event_type = 'organization.activated' WHERE position = %s",
+            f"DELETE FROM {table} WHERE position = %s",
+        ):
+            with (
+                pytest.raises(DatabaseError, match="append-only"),
+                transaction.atomic(using=self.alias),
+                connections[self.alias].cursor() as cursor,
+            ):
+                cursor.execute(sql, [event.position])
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(using=self.alias):
+            self.events().filter(position=event.position).delete()
+        stored = self.events().get(position=event.position)
+        assert stored.event_type == "organization.created"
+
+    def test_a_failing_projector_rolls_the_append_back(self, failing_projection):
+        org_id = str(uuid.uuid4())
+        with pytest.raises(ProjectionError, match="'always-fails' failed on organization.created") as excinfo:
+            self.append(org_id, [created()])
+        assert isinstance(excinfo.value.__cause__, RuntimeError)
+        assert not self.events().filter(stream_id=org_id).exists()
+        assert not Organization.objects.using(self.alias).filter(pk=org_id).exists()
+
+    def test_metadata_is_stored_and_events_are_found_by_correlation(self):
+        correlation = str(uuid.uuid4())
+        meta = EventMetadata(
+            correlation_id=correlation,
+            workflow_id="org-bootstrap-x",
+            run_id="r1",
+            workflow_type="W",
+            step="create_organization",
+            attempt=2,
+            causation_id="c1",
+            acting_user_id=7,
+        )
+        org_id = str(uuid.uuid4())
+        self.append(org_id, [created()], metadata=meta, created_by_id=7)
+        self.append(str(uuid.uuid4()), [created()])
+        (found,) = events_for_correlation(correlation_id=correlation, using=self.alias)
+        assert found.metadata == meta
+        assert found.created_by_id == 7
+        assert self.events().get(pk=found.position).workflow_id == "org-bootstrap-x"
+
+    def test_events_after_a_position_come_in_order(self):
+        start = self.events().order_by("-position").values_list("position", flat=True).first() or 0
+        ids = [str(uuid.uuid4()) for _ in range(5)]
+        for org_id in ids:
+            self.append(org_id, [created()])
+        after = events_after(position=start, using=self.alias)
+        assert [e.stream_id for e in after] == ids
+        assert [e.position for e in after] == sorted(e.position for e in after)
+        assert [e.stream_id for e in events_after(position=after[2].position, limit=1, using=self.alias)] == [ids[3]]
+
+    def test_rebuilt_projection_equals_the_live_one(self):
+        root = str(uuid.uuid4())
+        self.append(root, [created(name="Root", subdomain="root-org"), activated()])
+        children = [str(uuid.uuid4()) for _ in range(4)]
+        for i, child in enumerate(children):
+            self.append(child, [created(name=f"Child {i}", parent_id=root)])
+        self.append(
+            children[0], [NewEvent(EventType.ORGANIZATION_DNS_CONFIGURED, {"provider": "local", "record_id": "r1"})]
+        )
+        self.append(
+            children[1], [NewEvent(EventType.ORGANIZATION_BOOTSTRAP_FAILED, {"step": "verify_dns", "message": "x"})]
+        )
+        self.append(children[2], [activated(), NewEvent(EventType.ORGANIZATION_DEACTIVATED, {"reason": "test"})])
+        grandchild = str(uuid.uuid4())
+        self.append(grandchild, [created(name="Grandchild", parent_id=children[3]), activated()])
+
+        def snapshot():
+            return sorted(Organization.objects.using(self.alias).values_list(), key=lambda row: str(row[0]))
+
+        live = snapshot()
+        assert len(live) == 6
+        replayed = projections_rebuild(names=["organizations"], batch_size=3, using=self.alias)
+        assert replayed >= 12
+        assert snapshot() == live
+        # And subtrees come out of the path index.
+        from organizations.selectors import organization_subtree
+
+        root_org = Organization.objects.using(self.alias).get(pk=root)
+        assert {str(o.pk) for o in organization_subtree(root_org, using=self.alias)} == {root, *children, grandchild}
+
+
+@pytest.fixture
+def failing_projection():
+    @projections.register
+    class AlwaysFails(Projection):
+        name = "always-fails"
+        handles = frozenset({EventType.ORGANIZATION_CREATED})
+        models = ()
+
+        def apply(self, events, *, using):
+            raise RuntimeError("projector bug")
+
+    yield AlwaysFails
+    projections.unregister("always-fails")
+
+
+@pytest.mark.django_db(databases=["default"])
+class TestPostgresEventStore(EventStoreContract):
+    alias = "default"
+
+    def test_runs_on_postgresql(self):
+        assert connections[self.alias].vendor == "postgresql"
+
+
+@pytest.mark.django_db(databases=["sqlite"])
+class TestSqliteEventStore(EventStoreContract):
+    alias = "sqlite"
+
+    def test_runs_on_sqlite(self):
+        assert connections[self.alias].vendor == "sqlite"
+
+
+# --- Concurrent writers: these need committed data seen across connections -------------------------------
+
+
+@pytest.fixture
+def slow_projection():
+    """Widens the window between drawing a position and committing it, where ordering bugs live."""
+
+    @projections.register
+    class Slow(Projection):
+        name = "slow"
+        handles = frozenset({EventType.ORGANIZATION_CREATED})
+        models = ()
+
+        def apply(self, events, *, using):
+            time.sleep(random.uniform(0, 0.004))
+
+    yield Slow
+    projections.unregister("slow")
+
+
+def run_threads(count: int, target) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def wrapper(i):
+        try:
+            target(i)
+        except BaseException as exc:  # noqa: BLE001  collected and re-raised by the test
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=wrapper, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return errors
+
+
+class ConcurrentWritersContract:
+    writers = 8
+
+    def test_concurrent_writers_on_one_stream_never_share_a_version(self, live_alias):
+        org_id = str(uuid.uuid4())
+        events_append(stream_type=ORG, stream_id=org_id, events=[created()], expected_version=0, using=live_alias)
+        outcomes: list[str] = []
+
+        def write(i):
+            for _ in range(10):
+                version = stream_version(stream_type=ORG, stream_id=org_id, using=live_alias)
+                try:
+                    events_append(
+                        stream_type=ORG,
+                        stream_id=org_id,
+                        using=live_alias,
+                        expected_version=version,
+                        events=[NewEvent(EventType.ORGANIZATION_DNS_VERIFIED, {"writer": i})],
+                    )
+                    outcomes.append("ok")
+                except ConcurrencyError:
+                    outcomes.append("conflict")
+
+        assert run_threads(self.writers, write) == []
+        versions = list(
+            Event.objects.using(live_alias)
+            .filter(stream_id=org_id)
+            .order_by("stream_version")
+            .values_list("stream_version", flat=True)
+        )
+        assert versions == list(range(1, len(versions) + 1))
+        assert outcomes.count("ok") == len(versions) - 1
+        assert outcomes.count("ok") + outcomes.count("conflict") == self.writers * 10
+
+    def test_a_reader_following_positions_never_misses_a_late_commit(self, live_alias, slow_projection):
+        per_writer = 25
+        start = Event.objects.using(live_alias).order_by("-position").values_list("position", flat=True).first() or 0
+        done = threading.Event()
+        seen: list[int] = []
+
+        def read(_):
+            checkpoint = start
+            while True:
+                finished = done.is_set()
+                for event in events_after(position=checkpoint, using=live_alias):
+                    seen.append(event.position)
+                    checkpoint = event.position
+                if finished:
+                    return
+                time.sleep(0.0005)
+
+        def write(_):
+            for _ in range(per_writer):
+                events_append(stream_type=ORG, stream_id=str(uuid.uuid4()), events=[created()], using=live_alias)
+
+        reader = threading.Thread(target=lambda: run_threads(1, read))
+        reader.start()
+        errors = run_threads(self.writers, write)
+        done.set()
+        reader.join(timeout=60)
+        assert errors == []
+        committed = list(Event.objects.using(live_alias).filter(position__gt=start).values_list("position", flat=True))
+        assert len(committed) == self.writers * per_writer
+        assert seen == sorted(committed), "the reader skipped or reordered events that committed late"
+
+
+@pytest.mark.django_db(databases=["default"], transaction=True)
+class TestPostgresConcurrentWriters(ConcurrentWritersContract):
+    @pytest.fixture
+    def live_alias(self):
+        return "default"
+
+
+@pytest.mark.django_db(databases=["sqlite"])
+class TestSqliteConcurrentWriters(ConcurrentWritersContract):
+    @pytest.fixture
+    def live_alias(self, tmp_path, django_db_blocker):
+        """A private copy of the migrated SQLite test database: SQLite's flush would DELETE events, which the
+        append-only trigger refuses, so committed data goes away with the file instead."""
+        source = connections.settings["sqlite"]
+        alias = "sqlite_live"
+        path = tmp_path / "live.sqlite3"
+        # A separate reader: the test's own connection sits in an open write transaction.
+        with sqlite3.connect(source["NAME"]) as origin, sqlite3.connect(path) as target:
+            origin.backup(target)
+        connections.settings[alias] = {**source, "NAME": str(path), "TEST": {**source["TEST"], "NAME": str(path)}}
+        with django_db_blocker.unblock():
+            yield alias
+        connections[alias].close()
+        del connections[alias]
+        del connections.settings[alias]

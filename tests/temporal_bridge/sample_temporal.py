@@ -1,0 +1,6 @@
+from temporal_bridge.registry import register
+
+from .sample_activities import record
+from .sample_workflows import SampleWorkflow
+
+register("sample", workflows=[SampleWorkflow], activities=[record])

@@ -70,3 +70,8 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+from .dns.models import LocalDnsRecord  # noqa: E402  the local DNS provider's table lives in this app
+
+__all__ = ["LocalDnsRecord", "Organization"]

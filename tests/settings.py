@@ -13,6 +13,11 @@ os.environ.setdefault("TEMPORAL_WORKER_MODULES", "tests.temporal_bridge.sample_t
 from a4c.settings import *  # noqa: E402,F403
 from a4c.settings import VAR_DIR  # noqa: E402
 
+# Separate test databases for test sessions that run side by side on one machine (A4C_TEST_ISOLATION=name).
+_ISOLATION = os.environ.get("A4C_TEST_ISOLATION", "")
+_SUFFIX = f"_{_ISOLATION}" if _ISOLATION else ""
+DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}{_SUFFIX}"}  # noqa: F405
+
 # The test client speaks plain HTTP.
 SECURE_SSL_REDIRECT = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -20,9 +25,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A second database for the event-store contract tests, which run on both backends.
 DATABASES["sqlite"] = {  # noqa: F405
     "ENGINE": "django.db.backends.sqlite3",
-    "NAME": str(VAR_DIR / "contract.sqlite3"),
+    "NAME": str(VAR_DIR / f"contract{_SUFFIX}.sqlite3"),
     "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
-    "TEST": {"NAME": str(VAR_DIR / "test-contract.sqlite3")},
+    "TEST": {"NAME": str(VAR_DIR / f"test-contract{_SUFFIX}.sqlite3")},
 }
 
 # Workflow durations, shortened.

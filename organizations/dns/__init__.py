@@ -1,0 +1,5 @@
+"""DNS providers for organization subdomains, chosen by the DNS_PROVIDER setting."""
+
+from .base import DnsError, DnsPermanentError, DnsProvider, DnsRecord, DnsTransientError, get_provider
+
+__all__ = ["DnsError", "DnsPermanentError", "DnsProvider", "DnsRecord", "DnsTransientError", "get_provider"]

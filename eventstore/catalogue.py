@@ -34,6 +34,8 @@ class EventType(StrEnum):
     # Invitations.
     INVITATION_CREATED = "invitation.created"
     INVITATION_RESENT = "invitation.resent"
+    # A token (selector and verifier hash only) issued just before an email carrying it is sent.
+    INVITATION_TOKEN_ISSUED = "invitation.token_issued"
     INVITATION_EMAIL_SENT = "invitation.email_sent"
     INVITATION_EMAIL_FAILED = "invitation.email_failed"
     INVITATION_REMINDED = "invitation.reminded"

@@ -242,8 +242,13 @@ DNS_BASE_DOMAIN = env.str("DNS_BASE_DOMAIN", default="a4c.localhost")
 DNS_TARGET = env.str("DNS_TARGET", default=f"app.{DNS_BASE_DOMAIN}")
 DNS_RECORD_TTL = env.int("DNS_RECORD_TTL", default=1)  # 1 = "automatic" on Cloudflare
 DNS_PROXIED = env.bool("DNS_PROXIED", default=True)
-DNS_VERIFY_RESOLVERS = env.list("DNS_VERIFY_RESOLVERS", default=["1.1.1.1", "8.8.8.8", "9.9.9.9"])
-DNS_VERIFY_QUORUM = env.int("DNS_VERIFY_QUORUM", default=2)
+LOCAL_DNS_PORT = env.int("LOCAL_DNS_PORT", default=5353)  # where `manage.py run_local_dns` answers
+# The local provider's records exist only in its own server, so only that server can verify them.
+_LOCAL_DNS = DNS_PROVIDER == "local"
+DNS_VERIFY_RESOLVERS = env.list(
+    "DNS_VERIFY_RESOLVERS", default=[f"127.0.0.1:{LOCAL_DNS_PORT}"] if _LOCAL_DNS else ["1.1.1.1", "8.8.8.8", "9.9.9.9"]
+)
+DNS_VERIFY_QUORUM = env.int("DNS_VERIFY_QUORUM", default=1 if _LOCAL_DNS else 2)
 DNS_VERIFY_TIMEOUT = env.float("DNS_VERIFY_TIMEOUT", default=5.0)
 CLOUDFLARE_API_TOKEN = env.str("CLOUDFLARE_API_TOKEN", default="")
 CLOUDFLARE_ZONE_NAME = env.str("CLOUDFLARE_ZONE_NAME", default=DNS_BASE_DOMAIN)

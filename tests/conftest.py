@@ -41,3 +41,26 @@ def temporal_worker(temporal_env):
         return running_worker(options)
 
     return start
+
+
+@pytest.fixture(scope="session")
+def powerdns(tmp_path_factory):
+    """One real PowerDNS authoritative server (Debian's pdns-server) on loopback ports for the session."""
+    from tests.support.powerdns import running_powerdns
+
+    with running_powerdns(tmp_path_factory.mktemp("powerdns")) as server:
+        yield server
+
+
+@pytest.fixture
+def local_dns(settings):
+    """`run_local_dns`'s server on a free loopback port, with verification pointed at it. The test needs
+    database access that other threads can see (transaction=True) for the server to read the records."""
+    from organizations.dns.local_server import LocalDnsServer
+
+    server = LocalDnsServer("127.0.0.1", 0, base_domain=settings.DNS_BASE_DOMAIN, target=settings.DNS_TARGET)
+    server.start()
+    settings.DNS_VERIFY_RESOLVERS = [f"127.0.0.1:{server.port}"]
+    settings.DNS_VERIFY_QUORUM = 1
+    yield server
+    server.stop()

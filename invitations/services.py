@@ -1,0 +1,811 @@
+"""Writes for invitations: generate, email deliveries, accept, decline, resend, revoke, expire, remind.
+
+Every state change is an event appended through `eventstore.services.events_append`; the projections in
+`invitations.projections` turn them into rows in the same transaction. Status changes are check-then-act
+under optimistic concurrency: the decision is taken on the projection row and appended with that row's
+version as the expected stream version, so a concurrent change makes the append fail and the decision is
+taken again (row locks would deadlock against the append lock the projector already runs under).
+Signals to workflows and Celery tasks go out only after the transaction commits.
+"""
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from eventstore.catalogue import EventType, StreamType
+from eventstore.events import EventMetadata, NewEvent
+from eventstore.exceptions import ConcurrencyError
+from eventstore.selectors import events_for_keys
+from eventstore.services import events_append
+from organizations.models import Organization
+from temporal_bridge.client import TemporalUnavailable, temporal
+from temporal_bridge.registry import task_queue
+
+from .emails import canonical_email
+from .models import (
+    FINAL_DELIVERY_STATUSES,
+    DeliveryKind,
+    DeliveryStatus,
+    Invitation,
+    InvitationDelivery,
+    InvitationStatus,
+)
+from .payloads import (
+    ACCEPTED_SIGNAL,
+    DECLINED_SIGNAL,
+    DELIVERY_SIGNAL,
+    INVITATION_WORKFLOW_TYPE,
+    RESENT_SIGNAL,
+    REVOKED_SIGNAL,
+    USERS_QUEUE,
+    DeliveryReport,
+    InvitationAccepted,
+    InvitationClosed,
+    InvitationResent,
+    InvitationTimings,
+    Invitee,
+    Role,
+    UserInvitationInput,
+    invitation_workflow_id,
+)
+from .selectors import TokenState, selector_check, user_for_email
+from .tokens import IssuedToken, token_issue
+
+log = logging.getLogger(__name__)
+
+# Namespaces of ids derived from idempotency scopes (uuid5), so a retried step finds its own rows again.
+INVITATION_NAMESPACE = uuid.UUID("0b6f2a4e-5d1c-4f7e-a1c3-7e2d9b8c6a10")
+DELIVERY_NAMESPACE = uuid.UUID("9c3e7d21-4b8a-4e6f-b2d5-1f0a8c7e3b92")
+# How long a task may hold a delivery while it sends; duplicates of the task wait that long at most.
+DELIVERY_LEASE = timedelta(seconds=120)
+_CONFLICT_RETRIES = 5
+
+
+class InvitationError(Exception):
+    """An invitation operation that cannot be carried out. Messages are safe to show (no tokens)."""
+
+
+class InvalidInvitationData(InvitationError, ValueError):
+    """Bad input (email, role, organization): retrying cannot help."""
+
+
+class InvitationUnavailable(InvitationError):
+    def __init__(self, state: TokenState):
+        self.state = state
+        super().__init__(f"This invitation cannot be used: {state}.")
+
+
+class AccountExists(InvitationError):
+    """The invited address already has an account: its owner must log in and confirm."""
+
+
+class AccountMismatch(InvitationError):
+    """The logged-in account's email is not the invited one."""
+
+
+# --- Helpers ----------------------------------------------------------------------------------------------
+
+
+def email_key(canonical: str) -> str:
+    """Stable, short and PII-free stand-in for an address in idempotency keys."""
+    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+
+
+def _retry_on_conflict[T](fn: Callable[[], T]) -> T:
+    """Run `fn` in a transaction; if another writer moved the stream (or won a unique race), decide again."""
+    for attempt in range(_CONFLICT_RETRIES):
+        try:
+            with transaction.atomic():
+                return fn()
+        except (ConcurrencyError, IntegrityError):
+            if attempt == _CONFLICT_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _append(invitation: Invitation, event: NewEvent, metadata: EventMetadata, *, by: int | None = None) -> None:
+    events_append(
+        stream_type=StreamType.INVITATION,
+        stream_id=invitation.pk,
+        events=[event],
+        expected_version=invitation.version,
+        metadata=metadata,
+        created_by_id=by,
+    )
+
+
+def _metadata(invitation: Invitation, step: str, acting_user_id: int | None = None) -> EventMetadata:
+    return EventMetadata(correlation_id=str(invitation.organization_id), step=step, acting_user_id=acting_user_id)
+
+
+def _signal_many_rollback_unsafe(signals: Sequence[tuple[str, str, Any]]) -> int:
+    """Send (workflow id, signal, payload) signals concurrently; a workflow that is gone or a Temporal
+    outage is logged, not raised: the workflow's own expiry check reconciles with the projection."""
+    if not signals:
+        return 0
+
+    async def send_all(client: Client) -> int:
+        gate = asyncio.Semaphore(64)
+
+        async def one(workflow_id: str, name: str, arg: Any) -> bool:
+            async with gate:
+                try:
+                    await client.get_workflow_handle(workflow_id).signal(name, arg)
+                    return True
+                except RPCError as exc:
+                    if exc.status != RPCStatusCode.NOT_FOUND:
+                        raise
+                    log.info("Workflow %s has ended; signal %s dropped", workflow_id, name)
+                    return False
+
+        return sum(await asyncio.gather(*(one(*s) for s in signals)))
+
+    try:
+        return temporal.run(send_all, timeout=settings.TEMPORAL_CLIENT_TIMEOUT + len(signals) / 50)
+    except (TemporalUnavailable, RPCError) as exc:
+        log.warning("Could not signal %d invitation workflow(s): %s", len(signals), exc)
+        return 0
+
+
+def _signal_on_commit(invitation_id: str, name: str, arg: Any) -> None:
+    workflow_id = invitation_workflow_id(str(invitation_id))
+    transaction.on_commit(lambda: _signal_many_rollback_unsafe([(workflow_id, name, arg)]))
+
+
+# --- Generating invitations (the bootstrap's step) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValidInvitee:
+    email: str
+    canonical: str
+    first_name: str
+    last_name: str
+    role: str
+
+
+def invitees_validate(invitees: Sequence[Invitee]) -> list[ValidInvitee]:
+    """Every invitee checked before anything is written; all problems reported at once."""
+    errors, seen, valid = [], set(), []
+    roles = {r.value for r in Role}
+    for n, invitee in enumerate(invitees, start=1):
+        email = (invitee.email or "").strip()
+        canonical = canonical_email(email)
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors.append(f"invitee {n}: {email!r} is not a valid email address")
+            continue
+        if canonical in seen:
+            errors.append(f"invitee {n}: {email!r} is listed twice")
+            continue
+        if invitee.role not in roles:
+            errors.append(f"invitee {n}: unknown role {invitee.role!r}")
+            continue
+        seen.add(canonical)
+        first, last = (invitee.first_name or "").strip()[:150], (invitee.last_name or "").strip()[:150]
+        valid.append(ValidInvitee(email, canonical, first, last, str(invitee.role)))
+    if errors:
+        raise InvalidInvitationData("; ".join(errors))
+    return valid
+
+
+def invitations_generate(
+    *,
+    organization_id: str,
+    invitees: Sequence[Invitee],
+    key_prefix: str,
+    metadata: EventMetadata,
+    invited_by_id: int | None = None,
+    bootstrap_workflow_id: str = "",
+) -> list[str]:
+    """Create one pending invitation per invitee and record `organization.invitations_generated`.
+
+    Safe to repeat with the same `key_prefix`: an invitee whose `invitation.created` is stored under its
+    key, or who already has a pending invitation to the organization, keeps that invitation. Returns the
+    invitation ids in invitee order. Each invitation commits on its own (one stream each).
+    """
+    valid = invitees_validate(invitees)
+    if not Organization.objects.filter(pk=organization_id).exists():
+        raise InvalidInvitationData(f"Organization {organization_id} does not exist.")
+    keys = {v.canonical: f"{key_prefix}/{email_key(v.canonical)}" for v in valid}
+    stored = events_for_keys(keys=keys.values())
+    pending = dict(
+        Invitation.objects.filter(
+            organization_id=organization_id, status=InvitationStatus.PENDING, email_canonical__in=list(keys)
+        ).values_list("email_canonical", "pk")
+    )
+    expires_at = (timezone.now() + timedelta(seconds=settings.INVITATION_TTL)).isoformat()
+    ids: list[str] = []
+    for invitee in valid:
+        key = keys[invitee.canonical]
+        if key in stored:
+            ids.append(stored[key].stream_id)
+            continue
+        if invitee.canonical in pending:
+            ids.append(str(pending[invitee.canonical]))
+            continue
+        invitation_id = str(uuid.uuid5(INVITATION_NAMESPACE, key))
+        data = {
+            "organization_id": str(organization_id),
+            "email": invitee.email,
+            "email_canonical": invitee.canonical,
+            "first_name": invitee.first_name,
+            "last_name": invitee.last_name,
+            "role": invitee.role,
+            "expires_at": expires_at,
+            "invited_by_id": invited_by_id,
+            "bootstrap_workflow_id": bootstrap_workflow_id,
+        }
+        events_append(
+            stream_type=StreamType.INVITATION,
+            stream_id=invitation_id,
+            events=[NewEvent(EventType.INVITATION_CREATED, data, idempotency_key=key)],
+            expected_version=0,
+            metadata=metadata,
+            created_by_id=invited_by_id,
+        )
+        ids.append(invitation_id)
+    events_append(
+        stream_type=StreamType.ORGANIZATION,
+        stream_id=organization_id,
+        events=[
+            NewEvent(
+                EventType.ORGANIZATION_INVITATIONS_GENERATED,
+                {"count": len(ids)},
+                idempotency_key=f"{key_prefix}/organization",
+            )
+        ],
+        metadata=metadata,
+        created_by_id=invited_by_id,
+    )
+    return ids
+
+
+def invitation_timings() -> InvitationTimings:
+    return InvitationTimings(reminder_delay=settings.INVITATION_REMINDER_DELAY)
+
+
+def invitation_workflows_start_rollback_unsafe(invitation_ids: Sequence[str]) -> int:
+    """Start the UserInvitationWorkflow of each invitation, concurrently; one already running (or done) is
+    left alone, so this is safe to repeat. Returns how many were started now."""
+    rows = Invitation.objects.filter(pk__in=list(invitation_ids)).values_list("pk", "organization_id", "expires_at")
+    timings = invitation_timings()
+    inputs = [UserInvitationInput(str(pk), str(org), expires.isoformat(), timings) for pk, org, expires in rows]
+    if not inputs:
+        return 0
+    queue = task_queue(USERS_QUEUE)
+
+    async def start_all(client: Client) -> int:
+        gate = asyncio.Semaphore(64)
+
+        async def one(params: UserInvitationInput) -> bool:
+            async with gate:
+                try:
+                    await client.start_workflow(
+                        INVITATION_WORKFLOW_TYPE,
+                        params,
+                        id=invitation_workflow_id(params.invitation_id),
+                        task_queue=queue,
+                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    )
+                    return True
+                except WorkflowAlreadyStartedError:
+                    return False
+
+        return sum(await asyncio.gather(*(one(p) for p in inputs)))
+
+    return temporal.run(start_all, timeout=settings.TEMPORAL_CLIENT_TIMEOUT + len(inputs) / 20)
+
+
+# --- Email deliveries --------------------------------------------------------------------------------------
+
+
+def delivery_id_for(scope: str) -> uuid.UUID:
+    return uuid.uuid5(DELIVERY_NAMESPACE, scope)
+
+
+def deliveries_enqueue_rollback_unsafe(delivery_ids: Sequence[uuid.UUID | str]) -> None:
+    """Publish one email task per delivery now, over one broker connection."""
+    from .tasks import send_invitation_email
+
+    with send_invitation_email.app.producer_or_acquire() as producer:
+        for delivery_id in delivery_ids:
+            send_invitation_email.apply_async((str(delivery_id),), producer=producer)
+
+
+def deliveries_enqueue_on_commit(delivery_ids: Sequence[uuid.UUID | str]) -> None:
+    ids = list(delivery_ids)
+    transaction.on_commit(lambda: deliveries_enqueue_rollback_unsafe(ids))
+
+
+def invitation_emails_enqueue(
+    *, organization_id: str, invitation_ids: Sequence[str], notify_workflow_id: str, scope: str
+) -> int:
+    """One delivery row and one Celery task per invitation; tasks are published after commit.
+
+    Rows are keyed by `scope` + invitation, so a retried enqueue finds them and publishes again: a task for
+    a delivery already sent only reports its result again, which the workflow counts once.
+    """
+    wanted = {str(i) for i in invitation_ids}
+    found = {
+        str(pk)
+        for pk in Invitation.objects.filter(organization_id=organization_id, pk__in=wanted).values_list("pk", flat=True)
+    }
+    if missing := wanted - found:
+        raise InvalidInvitationData(f"{len(missing)} invitation(s) are not invitations of {organization_id}.")
+    now = timezone.now()
+    rows = [
+        InvitationDelivery(
+            id=delivery_id_for(f"{scope}/{invitation_id}"),
+            invitation_id=invitation_id,
+            kind=DeliveryKind.INVITATION,
+            notify_workflow_id=notify_workflow_id,
+            queued_at=now,
+            updated_at=now,
+        )
+        for invitation_id in dict.fromkeys(str(i) for i in invitation_ids)
+    ]
+    with transaction.atomic():
+        InvitationDelivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        deliveries_enqueue_on_commit([r.id for r in rows])
+    return len(rows)
+
+
+@dataclass
+class Claim:
+    """What a task holding a delivery should do: send (with this token), report (done), wait (busy)."""
+
+    outcome: Literal["send", "done", "busy", "gone"]
+    delivery: InvitationDelivery | None = None
+    token: IssuedToken | None = None
+    retry_in: float = 0.0
+
+
+def delivery_claim(*, delivery_id: str) -> Claim:
+    """Take a delivery for sending and issue the token its email will carry.
+
+    The claim is a conditional UPDATE, so of two copies of a task only one sends; the other sees the lease
+    and waits, and then finds the delivery done. A lease left by a worker that died runs out.
+    """
+    now = timezone.now()
+    claimable = Q(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.RETRYING]) | Q(
+        status=DeliveryStatus.SENDING, claimed_until__lt=now
+    )
+    with transaction.atomic():
+        claimed = (
+            InvitationDelivery.objects.filter(claimable, pk=delivery_id)
+            .select_for_update()
+            .update(
+                status=DeliveryStatus.SENDING,
+                claimed_until=now + DELIVERY_LEASE,
+                attempts=F("attempts") + 1,
+                updated_at=now,
+            )
+        )
+        delivery = (
+            InvitationDelivery.objects.select_related("invitation__organization", "invitation__invited_by")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None:
+            return Claim("gone")
+        if not claimed:
+            if delivery.status in FINAL_DELIVERY_STATUSES:
+                return Claim("done", delivery)
+            left = (delivery.claimed_until - now).total_seconds() if delivery.claimed_until else 1.0
+            return Claim("busy", delivery, retry_in=max(left, 0.5))
+        invitation = delivery.invitation
+        if invitation.status != InvitationStatus.PENDING or invitation.expires_at <= now:
+            state = invitation.status if invitation.status != InvitationStatus.PENDING else "expired"
+            delivery_mark_unsent(delivery=delivery, error=f"Not sent: the invitation is {state}.", final=True)
+            delivery.refresh_from_db()
+            return Claim("done", delivery)
+        token = token_issue()
+        events_append(
+            stream_type=StreamType.INVITATION,
+            stream_id=invitation.pk,
+            events=[
+                NewEvent(
+                    EventType.INVITATION_TOKEN_ISSUED,
+                    {
+                        "selector": token.selector,
+                        "verifier_hash": token.verifier_hash,
+                        "purpose": delivery.kind,
+                        "delivery_id": str(delivery.pk),
+                    },
+                )
+            ],
+            metadata=_metadata(invitation, f"email.{delivery.kind}"),
+        )
+    return Claim("send", delivery, token)
+
+
+def delivery_mark_sent(*, delivery: InvitationDelivery, selector: str) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        InvitationDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.SENT,
+            sent_at=now,
+            token_selector=selector,
+            last_error="",
+            claimed_until=None,
+            updated_at=now,
+        )
+        events_append(
+            stream_type=StreamType.INVITATION,
+            stream_id=delivery.invitation_id,
+            events=[
+                NewEvent(
+                    EventType.INVITATION_EMAIL_SENT,
+                    {
+                        "delivery_id": str(delivery.pk),
+                        "kind": delivery.kind,
+                        "selector": selector,
+                        "attempts": delivery.attempts,
+                    },
+                )
+            ],
+            metadata=_metadata(delivery.invitation, f"email.{delivery.kind}"),
+        )
+
+
+def delivery_mark_unsent(*, delivery: InvitationDelivery, error: str, final: bool) -> None:
+    """Record a failed attempt; the last one also records `invitation.email_failed`."""
+    now = timezone.now()
+    with transaction.atomic():
+        InvitationDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.FAILED if final else DeliveryStatus.RETRYING,
+            failed_at=now if final else None,
+            last_error=error,
+            claimed_until=None,
+            updated_at=now,
+        )
+        if final:
+            events_append(
+                stream_type=StreamType.INVITATION,
+                stream_id=delivery.invitation_id,
+                events=[
+                    NewEvent(
+                        EventType.INVITATION_EMAIL_FAILED,
+                        {
+                            "delivery_id": str(delivery.pk),
+                            "kind": delivery.kind,
+                            "attempts": delivery.attempts,
+                            "error": error,
+                        },
+                    )
+                ],
+                metadata=_metadata(delivery.invitation, f"email.{delivery.kind}"),
+            )
+
+
+def delivery_report_rollback_unsafe(*, delivery_id: str) -> DeliveryReport | None:
+    """Signal a final delivery's outcome to the workflow waiting for it (again, if asked again).
+
+    Raises TemporalUnavailable so the caller can retry later; a workflow that has ended is not an error.
+    """
+    delivery = InvitationDelivery.objects.filter(pk=delivery_id).first()
+    if delivery is None or delivery.status not in FINAL_DELIVERY_STATUSES or not delivery.notify_workflow_id:
+        return None
+    report = DeliveryReport(
+        invitation_id=str(delivery.invitation_id),
+        status=delivery.status,
+        attempts=delivery.attempts,
+        error=delivery.last_error,
+    )
+
+    async def send(client: Client) -> None:
+        await client.get_workflow_handle(delivery.notify_workflow_id).signal(DELIVERY_SIGNAL, report)
+
+    try:
+        temporal.run(send)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise TemporalUnavailable(str(exc)) from exc
+        log.info("Workflow %s has ended; delivery %s not reported", delivery.notify_workflow_id, delivery.pk)
+        return None
+    InvitationDelivery.objects.filter(pk=delivery.pk).update(reported_at=timezone.now())
+    return report
+
+
+# --- Accept and decline (the acceptance pages) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    invitation: Invitation
+    user: AbstractBaseUser
+    created_user: bool
+
+
+def _username_for(canonical: str) -> str:
+    User = get_user_model()
+    username = canonical[:150]
+    if User._default_manager.filter(username=username).exists():
+        username = f"{canonical[:140]}-{secrets.token_hex(4)}"
+    return username
+
+
+def _valid_invitation(selector: str) -> Invitation:
+    check = selector_check(selector)
+    if not check.valid:
+        raise InvitationUnavailable(check.state)
+    return check.invitation
+
+
+def role_granted_event(invitation: Invitation) -> NewEvent:
+    """Granting the invited role: the same event (and key) from the view and from the workflow."""
+    return NewEvent(
+        EventType.USER_ROLE_GRANTED,
+        {
+            "organization_id": str(invitation.organization_id),
+            "role": invitation.role,
+            "invitation_id": str(invitation.pk),
+        },
+        idempotency_key=f"invitation/{invitation.pk}/role_granted",
+    )
+
+
+def invitation_accept(
+    *,
+    selector: str,
+    user: AbstractBaseUser | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    password: str | None = None,
+) -> Acceptance:
+    """Accept an invitation: as the logged-in `user` (whose email must be the invited one), or as a new
+    account created with `password` (hashed by Django's password machinery). One transaction: the account,
+    its role and the acceptance are recorded together or not at all. The workflow hears of it after commit."""
+
+    def accept() -> Acceptance:
+        invitation = _valid_invitation(selector)
+        metadata = _metadata(invitation, "accept", user.pk if user else None)
+        if user is not None:
+            if canonical_email(user.email or "") != invitation.email_canonical:
+                raise AccountMismatch("This invitation was sent to another email address.")
+            account, created = user, False
+        else:
+            if user_for_email(invitation.email) is not None:
+                raise AccountExists("An account with this email address exists: log in to accept.")
+            if not password:
+                raise InvalidInvitationData("Choose a password.")
+            account = get_user_model()._default_manager.create_user(
+                username=_username_for(invitation.email_canonical),
+                email=invitation.email,
+                password=password,
+                first_name=first_name.strip()[:150],
+                last_name=last_name.strip()[:150],
+            )
+            created = True
+            events_append(
+                stream_type=StreamType.USER,
+                stream_id=account.pk,
+                events=[
+                    NewEvent(
+                        EventType.USER_CREATED,
+                        {
+                            "email": invitation.email,
+                            "email_canonical": invitation.email_canonical,
+                            "first_name": account.first_name,
+                            "last_name": account.last_name,
+                            "invitation_id": str(invitation.pk),
+                        },
+                        idempotency_key=f"invitation/{invitation.pk}/user_created",
+                    )
+                ],
+                expected_version=0,
+                metadata=metadata,
+                created_by_id=account.pk,
+            )
+        events_append(
+            stream_type=StreamType.USER,
+            stream_id=account.pk,
+            events=[role_granted_event(invitation)],
+            metadata=metadata,
+            created_by_id=account.pk,
+        )
+        _append(
+            invitation,
+            NewEvent(
+                EventType.INVITATION_ACCEPTED,
+                {"user_id": account.pk, "new_user": created},
+                idempotency_key=f"invitation/{invitation.pk}/accepted",
+            ),
+            metadata,
+            by=account.pk,
+        )
+        _signal_on_commit(invitation.pk, ACCEPTED_SIGNAL, InvitationAccepted(user_id=account.pk))
+        invitation.refresh_from_db()
+        return Acceptance(invitation, account, created)
+
+    return _retry_on_conflict(accept)
+
+
+def invitation_decline(*, selector: str, reason: str = "") -> Invitation:
+    def decline() -> Invitation:
+        invitation = _valid_invitation(selector)
+        _append(
+            invitation,
+            NewEvent(EventType.INVITATION_DECLINED, {"reason": reason[:200]}),
+            _metadata(invitation, "decline"),
+        )
+        _signal_on_commit(invitation.pk, DECLINED_SIGNAL, InvitationClosed(reason=reason[:200]))
+        invitation.refresh_from_db()
+        return invitation
+
+    return _retry_on_conflict(decline)
+
+
+# --- Support: resend and revoke ----------------------------------------------------------------------------
+
+
+def invitation_resend(*, invitation_id: str, requested_by_id: int | None = None) -> InvitationDelivery | None:
+    """Email a pending invitation again with a new token (the old link then says a newer invitation was
+    sent) and a fresh expiry. Returns the delivery, or None if the invitation is not pending."""
+
+    def resend() -> InvitationDelivery | None:
+        invitation = Invitation.objects.get(pk=invitation_id)
+        if invitation.status != InvitationStatus.PENDING:
+            return None
+        expires_at = (timezone.now() + timedelta(seconds=settings.INVITATION_TTL)).isoformat()
+        _append(
+            invitation,
+            NewEvent(EventType.INVITATION_RESENT, {"expires_at": expires_at, "requested_by_id": requested_by_id}),
+            _metadata(invitation, "resend", requested_by_id),
+            by=requested_by_id,
+        )
+        now = timezone.now()
+        delivery = InvitationDelivery.objects.create(
+            id=uuid.uuid4(),
+            invitation=invitation,
+            kind=DeliveryKind.RESEND,
+            requested_by_id=requested_by_id,
+            queued_at=now,
+            updated_at=now,
+        )
+        deliveries_enqueue_on_commit([delivery.pk])
+        _signal_on_commit(invitation.pk, RESENT_SIGNAL, InvitationResent(expires_at=expires_at))
+        return delivery
+
+    return _retry_on_conflict(resend)
+
+
+def invitation_revoke(
+    *,
+    invitation_id: str,
+    reason: str,
+    requested_by_id: int | None = None,
+    metadata: EventMetadata | None = None,
+    idempotency_key: str | None = None,
+    signal: bool = True,
+) -> bool:
+    """Revoke a pending invitation and (after commit) end its workflow. False if it was not pending
+    (already revoked, accepted...): revoking is idempotent."""
+
+    def revoke() -> bool:
+        invitation = Invitation.objects.get(pk=invitation_id)
+        if invitation.status != InvitationStatus.PENDING:
+            return False
+        _append(
+            invitation,
+            NewEvent(
+                EventType.INVITATION_REVOKED,
+                {"reason": reason[:200], "requested_by_id": requested_by_id},
+                idempotency_key=idempotency_key,
+            ),
+            metadata or _metadata(invitation, "revoke", requested_by_id),
+            by=requested_by_id,
+        )
+        if signal:
+            _signal_on_commit(invitation.pk, REVOKED_SIGNAL, InvitationClosed(reason=reason[:200]))
+        return True
+
+    return _retry_on_conflict(revoke)
+
+
+def invitations_revoke_pending(
+    *, organization_id: str, reason: str, key_prefix: str, metadata: EventMetadata
+) -> list[str]:
+    """Revoke every pending invitation of an organization (the bootstrap's compensation); idempotent.
+
+    Each revocation commits on its own. Then every revoked invitation's workflow is told, including those
+    revoked by an earlier try of this step that may have stopped before signalling (repeats are harmless).
+    Returns the invitations revoked by this call."""
+    pending = Invitation.objects.filter(organization_id=organization_id, status=InvitationStatus.PENDING)
+    revoked = [
+        str(invitation_id)
+        for invitation_id in pending.values_list("pk", flat=True)
+        if invitation_revoke(
+            invitation_id=invitation_id,
+            reason=reason,
+            requested_by_id=metadata.acting_user_id,
+            metadata=metadata,
+            idempotency_key=f"{key_prefix}/{invitation_id}",
+            signal=False,
+        )
+    ]
+    closed = InvitationClosed(reason=reason[:200])
+    all_revoked = Invitation.objects.filter(organization_id=organization_id, status=InvitationStatus.REVOKED)
+    _signal_many_rollback_unsafe(
+        [(invitation_workflow_id(str(pk)), REVOKED_SIGNAL, closed) for pk in all_revoked.values_list("pk", flat=True)]
+    )
+    return revoked
+
+
+# --- The lifecycle workflow's steps -------------------------------------------------------------------------
+
+
+def invitation_provision(*, invitation_id: str, user_id: int, metadata: EventMetadata) -> Invitation:
+    """The workflow's durable check after an acceptance: the account exists and holds the invited role.
+    Re-appends the role grant under the key the acceptance used, which is a no-op when it is stored."""
+    invitation = Invitation.objects.get(pk=invitation_id)
+    if invitation.status != InvitationStatus.ACCEPTED or invitation.accepted_by_id != user_id:
+        raise InvalidInvitationData(f"Invitation {invitation_id} was not accepted by user {user_id}.")
+    if not get_user_model()._default_manager.filter(pk=user_id).exists():
+        raise InvalidInvitationData(f"User {user_id} of invitation {invitation_id} does not exist.")
+    events_append(
+        stream_type=StreamType.USER, stream_id=user_id, events=[role_granted_event(invitation)], metadata=metadata
+    )
+    return invitation
+
+
+def invitation_remind(*, invitation_id: str, scope: str, metadata: EventMetadata) -> bool:
+    """Queue the one reminder email if the invitation is still pending. Safe to repeat with one `scope`."""
+
+    def remind() -> bool:
+        invitation = Invitation.objects.get(pk=invitation_id)
+        if invitation.status != InvitationStatus.PENDING or invitation.expires_at <= timezone.now():
+            return False
+        delivery_id = delivery_id_for(f"{scope}/reminder")
+        key = f"{scope}/reminded"
+        if events_for_keys(keys=[key]):
+            return True
+        now = timezone.now()
+        _, created = InvitationDelivery.objects.get_or_create(
+            id=delivery_id,
+            defaults={"invitation": invitation, "kind": DeliveryKind.REMINDER, "queued_at": now, "updated_at": now},
+        )
+        _append(
+            invitation,
+            NewEvent(EventType.INVITATION_REMINDED, {"delivery_id": str(delivery_id)}, idempotency_key=key),
+            metadata,
+        )
+        deliveries_enqueue_on_commit([delivery_id])
+        return True
+
+    return _retry_on_conflict(remind)
+
+
+def invitation_expire(*, invitation_id: str, key: str, metadata: EventMetadata) -> Invitation:
+    """Record `invitation.expired` if it is pending and past its expiry; otherwise leave it as it is."""
+
+    def expire() -> Invitation:
+        invitation = Invitation.objects.get(pk=invitation_id)
+        if invitation.status == InvitationStatus.PENDING and invitation.expires_at <= timezone.now():
+            _append(invitation, NewEvent(EventType.INVITATION_EXPIRED, {}, idempotency_key=key), metadata)
+            invitation.refresh_from_db()
+        return invitation
+
+    return _retry_on_conflict(expire)

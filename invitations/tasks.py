@@ -1,0 +1,68 @@
+"""The invitation email task: one per delivery row, arguments are ids only.
+
+The token is generated here, just before the email is sent, so its plaintext never crosses the broker or
+Temporal; only its selector and the hash of its verifier are stored.
+"""
+
+import logging
+import random
+
+from celery import shared_task
+from django.conf import settings
+from django.db import DatabaseError
+
+from temporal_bridge.client import TemporalUnavailable
+
+from . import mail
+from .services import delivery_claim, delivery_mark_sent, delivery_mark_unsent, delivery_report_rollback_unsafe
+
+log = logging.getLogger(__name__)
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with jitter: base·2^(n-1), capped, scaled by a random factor in [0.5, 1]."""
+    delay = min(
+        settings.INVITATION_EMAIL_RETRY_BACKOFF * 2 ** max(attempt - 1, 0), settings.INVITATION_EMAIL_RETRY_BACKOFF_MAX
+    )
+    return delay * random.uniform(0.5, 1.0)
+
+
+# max_retries=None: the delivery row counts the attempts (a redelivered message does not reset them).
+@shared_task(bind=True, name="invitations.send_invitation_email", acks_late=True, max_retries=None, ignore_result=True)
+def send_invitation_email(self, delivery_id: str) -> None:
+    try:
+        claim = delivery_claim(delivery_id=delivery_id)
+    except DatabaseError as exc:
+        log.warning("Delivery %s: database unavailable (%s); retrying", delivery_id, type(exc).__name__)
+        raise self.retry(countdown=backoff(self.request.retries + 1)) from None
+    if claim.outcome == "gone":
+        log.warning("Delivery %s does not exist; nothing to send", delivery_id)
+        return
+    if claim.outcome == "busy":
+        # Another copy of this task is sending it now: look again when its lease ends (or sooner).
+        raise self.retry(countdown=min(claim.retry_in, 5.0))
+    if claim.outcome == "send":
+        delivery, token = claim.delivery, claim.token
+        try:
+            mail.send(delivery.invitation, mail.render(delivery.invitation, kind=delivery.kind, token=token.value))
+        except Exception as exc:
+            error = mail.describe(exc)
+            final = not mail.is_transient(exc) or delivery.attempts > settings.INVITATION_EMAIL_MAX_RETRIES
+            delivery_mark_unsent(delivery=delivery, error=error, final=final)
+            log.warning(
+                "Invitation email %s (attempt %d) failed%s: %s",
+                delivery.pk,
+                delivery.attempts,
+                "" if final else ", will retry",
+                error,
+            )
+            if not final:
+                raise self.retry(countdown=backoff(delivery.attempts)) from None
+        else:
+            delivery_mark_sent(delivery=delivery, selector=token.selector)
+    # Only now, with the delivery row committed, does the workflow hear of it.
+    try:
+        delivery_report_rollback_unsafe(delivery_id=delivery_id)
+    except TemporalUnavailable as exc:
+        log.warning("Delivery %s: could not report to Temporal (%s); retrying", delivery_id, exc)
+        raise self.retry(countdown=backoff(self.request.retries + 1)) from None

@@ -4,6 +4,7 @@ consuming a queue private to the test, and the Temporal dev server (tests/confte
 import asyncio
 import email
 import email.policy
+import functools
 import os
 import re
 import socket
@@ -149,6 +150,7 @@ def celery_worker(celery_app):
             queues=[queue],
             loglevel="WARNING",
         ) as worker:
+            worker.idle = functools.partial(_celery_idle, celery_app, queue)
             yield worker
     finally:
         task_postrun.disconnect(close_connections)
@@ -156,6 +158,18 @@ def celery_worker(celery_app):
         import redis
 
         redis.Redis.from_url(celery_app.conf.broker_url).delete(queue)
+
+
+def _celery_idle(app, queue: str) -> bool:
+    """Nothing queued for the test's queue, and nothing running or waiting (countdowns) in the worker."""
+    import redis
+    from celery.worker import state
+
+    return (
+        not state.active_requests
+        and not state.reserved_requests
+        and redis.Redis.from_url(app.conf.broker_url).llen(queue) == 0
+    )
 
 
 @pytest.fixture

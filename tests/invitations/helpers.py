@@ -28,3 +28,26 @@ def query(workflow_id: str, name: str, result_type=None):
         return await client.get_workflow_handle(workflow_id).query(name, result_type=result_type)
 
     return temporal.run(ask)
+
+
+def open_link(client, token: str):
+    """Follow an invitation link the way a browser does: the token URL, then the page it redirects to."""
+    moved = client.get(f"/invitations/accept/{token}/")
+    assert moved.status_code in (302, 429), moved.status_code
+    return client.get("/invitations/accept/") if moved.status_code == 302 else moved
+
+
+def accept_new(client, password: str = "correct horse battery staple 42", **names):  # noqa: S107
+    data = {"action": "accept", "password1": password, "password2": password, **names}
+    return client.post("/invitations/accept/", data)
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.1):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")

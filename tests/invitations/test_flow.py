@@ -16,9 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "correct horse battery staple 42"
 
 
-def test_emails_arrive_and_the_link_from_the_email_creates_the_account(
-    organization, users_worker, celery_worker, smtp
-):
+def test_emails_arrive_and_the_link_from_the_email_creates_the_account(organization, users_worker, celery_worker, smtp):
     result = fan_out(
         organization,
         [Invitee("Ada@Example.org", "Ada", "Lovelace", "organization_admin"), Invitee("grace@example.org", "Grace")],
@@ -45,7 +43,13 @@ def test_emails_arrive_and_the_link_from_the_email_creates_the_account(
 
     done = browser.post(
         "/invitations/accept/",
-        {"action": "accept", "first_name": "Ada", "last_name": "Lovelace", "password1": PASSWORD, "password2": PASSWORD},
+        {
+            "action": "accept",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+        },
     )
     assert done.status_code == 200, done.content.decode()
     assert b"Welcome to Harbor Health" in done.content

@@ -1,0 +1,197 @@
+"""The invitation lifecycle on real parts: reminder and expiry timers, revoke, resend, decline, existing
+accounts, rate limits, duplicate and failing email deliveries."""
+
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from eventstore.models import Event
+from invitations import services
+from invitations.models import Invitation, InvitationDelivery, Membership
+from invitations.payloads import InvitationOutcome, Invitee, invitation_workflow_id
+from temporal_bridge.client import start_workflow_rollback_unsafe
+
+from .fanout_workflow import FANOUT_WORKFLOW, FanOutInput, FanOutResult
+from .helpers import accept_new, fan_out, open_link, wait_until, workflow_result
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def outcome(invitation_id: str) -> InvitationOutcome:
+    return workflow_result(invitation_workflow_id(str(invitation_id)), InvitationOutcome)
+
+
+def events_of(invitation_id) -> list[str]:
+    return list(
+        Event.objects.filter(stream_id=str(invitation_id))
+        .order_by("stream_version")
+        .values_list("event_type", flat=True)
+    )
+
+
+def test_one_reminder_is_sent_and_the_invitation_then_expires(
+    settings, organization, users_worker, celery_worker, smtp
+):
+    settings.INVITATION_TTL = 4.0
+    settings.INVITATION_REMINDER_DELAY = 1.0
+    (invitation_id,) = fan_out(organization, [Invitee("rem@example.org")]).invitation_ids
+
+    assert outcome(invitation_id).status == "expired"
+    messages = smtp.to("rem@example.org")
+    assert [m["Subject"].startswith("Reminder") for m in messages] == [False, True]
+    assert events_of(invitation_id).count("invitation.reminded") == 1
+    assert events_of(invitation_id)[-1] == "invitation.expired"
+    assert Invitation.objects.get(pk=invitation_id).status == "expired"
+    page = open_link(Client(), smtp.token_for("rem@example.org"))
+    assert page.status_code == 410 and b"expired" in page.content
+
+
+def test_revoked_invitations_cannot_be_accepted(organization, users_worker, celery_worker, smtp):
+    (invitation_id,) = fan_out(organization, [Invitee("rev@example.org")]).invitation_ids
+    browser = Client()
+    assert open_link(browser, smtp.token_for("rev@example.org")).status_code == 200
+
+    assert services.invitation_revoke(invitation_id=invitation_id, reason="Left the practice")
+    assert not services.invitation_revoke(invitation_id=invitation_id, reason="again"), "revoking twice is a no-op"
+    assert outcome(invitation_id).status == "revoked"
+    refused = accept_new(browser)
+    assert refused.status_code == 410 and b"withdrawn" in refused.content
+    assert not get_user_model().objects.filter(username="rev@example.org").exists()
+    assert events_of(invitation_id).count("invitation.revoked") == 1
+
+
+def test_compensation_revokes_every_pending_invitation_and_ends_their_workflows(
+    organization, users_worker, celery_worker, smtp
+):
+    result = fan_out(organization, [Invitee(f"c{i}@example.org") for i in range(3)], revoke_after=True)
+    assert result.revoked == 3
+    assert {outcome(i).status for i in result.invitation_ids} == {"revoked"}
+    assert set(Invitation.objects.filter(organization_id=organization).values_list("status", flat=True)) == {"revoked"}
+
+
+def test_resend_supersedes_the_earlier_link(organization, users_worker, celery_worker, smtp):
+    (invitation_id,) = fan_out(organization, [Invitee("again@example.org")]).invitation_ids
+    first = smtp.token_for("again@example.org")
+    before = Invitation.objects.get(pk=invitation_id).expires_at
+
+    delivery = services.invitation_resend(invitation_id=invitation_id)
+    assert delivery is not None
+    smtp.wait_for(2)
+    second = smtp.token_for("again@example.org")
+    assert second != first
+    wait_until(lambda: InvitationDelivery.objects.get(pk=delivery.pk).status == "sent")
+
+    old = open_link(Client(), first)
+    assert old.status_code == 410 and b"A newer invitation was sent to you" in old.content
+    assert open_link(Client(), second).status_code == 200
+    assert Invitation.objects.get(pk=invitation_id).expires_at > before
+
+
+def test_decline(organization, users_worker, celery_worker, smtp):
+    (invitation_id,) = fan_out(organization, [Invitee("no@example.org")]).invitation_ids
+    browser = Client()
+    token = smtp.token_for("no@example.org")
+    open_link(browser, token)
+    declined = browser.post("/invitations/accept/", {"action": "decline"})
+    assert declined.status_code == 200 and b"declined" in declined.content
+    assert outcome(invitation_id).status == "declined"
+    assert open_link(Client(), token).status_code == 410
+    assert not get_user_model().objects.filter(username="no@example.org").exists()
+
+
+def test_an_existing_account_logs_in_and_confirms(organization, users_worker, celery_worker, smtp):
+    User = get_user_model()
+    bob = User.objects.create_user("bob", email="Bob@Example.org", password="bobs own password 1")
+    User.objects.create_user("eve", email="eve@example.org", password="eves own password 1")
+    (invitation_id,) = fan_out(organization, [Invitee("bob@EXAMPLE.org", role="clinician")]).invitation_ids
+    browser = Client()
+    landing = open_link(browser, smtp.token_for("bob@EXAMPLE.org"))
+    assert landing.status_code == 200 and b"Log in to accept" in landing.content
+
+    assert accept_new(browser).status_code == 403, "no new account for an address that has one"
+    wrong = browser.post(
+        "/invitations/accept/", {"action": "login", "username": "eve", "password": "eves own password 1"}
+    )
+    assert wrong.status_code == 403
+    logged_in = browser.post(
+        "/invitations/accept/", {"action": "login", "username": "bob", "password": "bobs own password 1"}
+    )
+    assert logged_in.status_code == 302
+    assert b"Accept as" in browser.get("/invitations/accept/").content
+    done = browser.post("/invitations/accept/", {"action": "accept"})
+    assert done.status_code == 200 and b"Welcome to Harbor Health" in done.content
+
+    assert Membership.objects.get(user=bob, organization_id=organization).role == "clinician"
+    assert outcome(invitation_id).user_id == bob.pk
+    assert not Event.objects.filter(event_type="user.created").exists()
+    assert User.objects.count() == 2
+
+
+def test_a_burst_of_guesses_gets_429_and_creates_nothing(settings, organization, users_worker, celery_worker, smtp):
+    settings.INVITATION_ACCEPT_RATE_LIMIT = 5
+    (invitation_id,) = fan_out(organization, [Invitee("guess@example.org")]).invitation_ids
+    browser = Client()
+    assert open_link(browser, smtp.token_for("guess@example.org")).status_code == 200
+    statuses = [browser.get(f"/invitations/accept/{uuid.uuid4().hex[:16]}.{'x' * 43}/").status_code for _ in range(6)]
+    assert statuses[:4] == [302] * 4 and statuses[4:] == [429, 429]
+    assert accept_new(browser).status_code == 429
+    assert Invitation.objects.get(pk=invitation_id).status == "pending"
+    assert not get_user_model().objects.exists()
+
+
+def test_unknown_tokens_get_404(organization):
+    browser = Client()
+    assert open_link(browser, "not-a-token").status_code == 404
+    assert open_link(browser, f"{'a' * 16}.{'b' * 43}").status_code == 404
+    assert Client().get("/invitations/accept/").status_code == 404
+
+
+def test_a_task_delivered_twice_sends_once(organization, users_worker, celery_worker, smtp):
+    result = fan_out(organization, [Invitee("twice@example.org")])
+    (invitation_id,) = result.invitation_ids
+    first = InvitationDelivery.objects.get(invitation_id=invitation_id)
+    # Copies of a task whose email went out, and three copies of a fresh one published at once.
+    services.deliveries_enqueue_rollback_unsafe([first.pk, first.pk])
+    delivery = services.invitation_resend(invitation_id=invitation_id)
+    services.deliveries_enqueue_rollback_unsafe([delivery.pk, delivery.pk, delivery.pk])
+    wait_until(lambda: InvitationDelivery.objects.get(pk=delivery.pk).status == "sent")
+    wait_until(celery_worker.idle)  # every copy has run, each found its delivery sent or taken
+    assert len(smtp.to("twice@example.org")) == 2
+    assert InvitationDelivery.objects.get(pk=delivery.pk).attempts == 1
+    assert events_of(invitation_id).count("invitation.email_sent") == 2
+
+
+def test_smtp_down_then_back(settings, organization, users_worker, celery_worker, smtp):
+    settings.INVITATION_EMAIL_MAX_RETRIES = 20
+    smtp.stop()
+    workflow_id = f"fanout-{uuid.uuid4()}"
+    start_workflow_rollback_unsafe(
+        FANOUT_WORKFLOW,
+        FanOutInput(organization, [Invitee("down@example.org"), Invitee("busy@example.org")]),
+        id=workflow_id,
+        queue="bootstrap",
+    )
+    wait_until(lambda: InvitationDelivery.objects.filter(attempts__gte=2).count() == 2)
+    assert set(InvitationDelivery.objects.values_list("status", flat=True)) <= {"retrying", "sending"}
+    smtp.fail_next = 1  # back, but the first message meets a 451
+    smtp.start()
+    result = workflow_result(workflow_id, FanOutResult, timeout=120)
+    assert sorted(result.sent) == sorted(result.invitation_ids)
+    assert smtp.refused == 1
+    assert all(d.attempts >= 2 for d in InvitationDelivery.objects.all())
+    assert all(d.status == "sent" for d in InvitationDelivery.objects.all())
+
+
+def test_the_final_failure_is_reported_to_the_workflow(settings, organization, users_worker, celery_worker, smtp):
+    settings.INVITATION_EMAIL_MAX_RETRIES = 2
+    smtp.stop()
+    result = fan_out(organization, [Invitee("never@example.org")])
+    (invitation_id,) = result.invitation_ids
+    assert result.failed == [invitation_id] and not result.sent
+    delivery = InvitationDelivery.objects.get(invitation_id=invitation_id)
+    assert delivery.status == "failed" and delivery.attempts == 3 and "ConnectionRefused" in delivery.last_error
+    invitation = Invitation.objects.get(pk=invitation_id)
+    assert invitation.email_status == "failed" and invitation.status == "pending"
+    assert events_of(invitation_id).count("invitation.email_failed") == 1

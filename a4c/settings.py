@@ -156,6 +156,7 @@ SPECTACULAR_SETTINGS = {
 # --- Celery -----------------------------------------------------------------------------------------------
 # `filesystem://` is the embedded broker the quickstart falls back to when no Redis answers.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=env.str("REDIS_URL", default="redis://127.0.0.1:6379/0"))
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -198,6 +199,8 @@ BOOTSTRAP_RETRY_INITIAL_INTERVAL = env.float("BOOTSTRAP_RETRY_INITIAL_INTERVAL",
 BOOTSTRAP_RETRY_MAX_INTERVAL = env.float("BOOTSTRAP_RETRY_MAX_INTERVAL", default=300.0)
 BOOTSTRAP_ACTIVITY_TIMEOUT = env.float("BOOTSTRAP_ACTIVITY_TIMEOUT", default=600.0)
 BOOTSTRAP_EMAIL_RESULTS_TIMEOUT = env.float("BOOTSTRAP_EMAIL_RESULTS_TIMEOUT", default=3600.0)
+BOOTSTRAP_ACTIVITY_RETRY_INITIAL_INTERVAL = env.float("BOOTSTRAP_ACTIVITY_RETRY_INITIAL_INTERVAL", default=1.0)
+BOOTSTRAP_ACTIVITY_MAX_ATTEMPTS = env.int("BOOTSTRAP_ACTIVITY_MAX_ATTEMPTS", default=5)
 RESERVED_SUBDOMAINS = env.list(
     "RESERVED_SUBDOMAINS",
     default=[

@@ -1,18 +1,55 @@
-from django.contrib import admin
+from collections.abc import Callable
 
-from .models import Organization
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.views.decorators.http import require_POST
+
+from temporal_bridge.client import TemporalUnavailable
+
+from . import selectors, services
+from .forms import InviteeFormSet, OnboardingRequestForm
+from .models import OnboardingInvitee, OnboardingRequest, Organization
+
+BOOTSTRAP_PERMISSION = "organizations.bootstrap_organization"
+
+
+def _can_bootstrap(request: HttpRequest) -> bool:
+    return request.user.has_perm(BOOTSTRAP_PERMISSION)
+
+
+def _status_url(organization_id) -> str:
+    return reverse("admin:organizations_organization_bootstrap", args=[organization_id])
 
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     """Organizations are a projection of events: browsable here, changed only through workflows."""
 
-    list_display = ["name", "type", "subdomain", "status", "dns_status", "parent", "created_at", "activated_at"]
+    list_display = ["name", "type", "subdomain", "status", "dns", "parent", "created_at", "activated_at", "progress"]
     list_filter = ["status", "type", "dns_status", "dns_provider"]
     search_fields = ["name", "subdomain", "domain", "=id"]
     list_select_related = ["parent"]
     ordering = ["-created_at"]
     readonly_fields = [f.name for f in Organization._meta.fields]
+
+    @admin.display(description="DNS", ordering="dns_status")
+    def dns(self, obj: Organization) -> str:
+        label = obj.get_dns_status_display()
+        if obj.dns_provider == "local":
+            return format_html(
+                '{} <span title="Served by the local DNS provider, not the internet">(local)</span>', label
+            )
+        return label
+
+    @admin.display(description="bootstrap")
+    def progress(self, obj: Organization) -> str:
+        return format_html('<a href="{}">status</a>', _status_url(obj.pk))
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -22,3 +59,165 @@ class OrganizationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def get_urls(self):
+        def view(fn, post_only=False):
+            return self.admin_site.admin_view(require_POST(fn) if post_only else fn)
+
+        base = "organizations_organization_bootstrap"
+        return [
+            path("<uuid:organization_id>/bootstrap/", view(self.bootstrap_status), name=base),
+            path("<uuid:organization_id>/bootstrap/retry/", view(self.bootstrap_retry, True), name=f"{base}_retry"),
+            path("<uuid:organization_id>/bootstrap/cancel/", view(self.bootstrap_cancel, True), name=f"{base}_cancel"),
+            path(
+                "<uuid:organization_id>/bootstrap/recheck-dns/",
+                view(self.bootstrap_recheck_dns, True),
+                name=f"{base}_recheck_dns",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _require_permission(self, request: HttpRequest) -> None:
+        # admin_view only checks that the user is staff; the bootstrap pages need their own permission.
+        if not _can_bootstrap(request):
+            raise PermissionDenied
+
+    def bootstrap_status(self, request: HttpRequest, organization_id):
+        self._require_permission(request)
+        onboarding = get_object_or_404(OnboardingRequest, organization_id=organization_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Bootstrap of {onboarding.name}",
+            "status": selectors.bootstrap_status(onboarding),
+            "bootstrap_enabled": settings.ENABLE_ORG_BOOTSTRAP,
+            "can_bootstrap": True,
+        }
+        template = "admin/organizations/bootstrap_status.html"
+        if request.GET.get("partial") == "progress":
+            template += "#progress"  # the fragment the page re-fetches to refresh itself
+        return TemplateResponse(request, template, context)
+
+    def _act(self, request: HttpRequest, organization_id, action: Callable, done: str, log_message: str):
+        self._require_permission(request)
+        onboarding = get_object_or_404(OnboardingRequest, organization_id=organization_id)
+        try:
+            action()
+        except (services.BootstrapDisabled, services.BootstrapConflict, ValidationError, TemporalUnavailable) as exc:
+            self.message_user(request, f"{onboarding.name}: {_message(exc)}", messages.ERROR)
+        else:
+            organization = Organization.objects.filter(pk=organization_id).first()
+            self.log_change(request, organization or onboarding, log_message)
+            self.message_user(request, done.format(name=onboarding.name), messages.SUCCESS)
+        return HttpResponseRedirect(_status_url(organization_id))
+
+    def bootstrap_retry(self, request: HttpRequest, organization_id):
+        return self._act(
+            request,
+            organization_id,
+            lambda: services.organization_bootstrap_retry(organization_id=organization_id, started_by=request.user),
+            "A new bootstrap run of {name} started.",
+            "Retried the bootstrap.",
+        )
+
+    def bootstrap_cancel(self, request: HttpRequest, organization_id):
+        return self._act(
+            request,
+            organization_id,
+            lambda: services.organization_bootstrap_cancel(organization_id=organization_id),
+            "Cancellation of {name} requested: the bootstrap compensates, then ends as failed.",
+            "Cancelled the bootstrap.",
+        )
+
+    def bootstrap_recheck_dns(self, request: HttpRequest, organization_id):
+        return self._act(
+            request,
+            organization_id,
+            lambda: services.organization_dns_recheck(organization_id=organization_id),
+            "DNS re-check of {name} requested.",
+            "Requested a DNS re-check.",
+        )
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc)
+
+
+class OnboardingInviteeInline(admin.TabularInline):
+    model = OnboardingInvitee
+    formset = InviteeFormSet
+    extra = 1
+    min_num = 1
+    fields = ["email", "first_name", "last_name", "role"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None or obj.bootstrap_started_at is None
+
+    has_add_permission = has_delete_permission = has_change_permission
+
+
+@admin.register(OnboardingRequest)
+class OnboardingRequestAdmin(admin.ModelAdmin):
+    form = OnboardingRequestForm
+    inlines = [OnboardingInviteeInline]
+    list_display = ["name", "subdomain", "type", "state", "created_by", "created_at"]
+    list_filter = ["type", "created_at"]
+    search_fields = ["name", "subdomain", "=organization_id", "invitees__email"]
+    readonly_fields = ["organization_id", "created_by", "created_at", "bootstrap_started_at", "bootstrap_attempts"]
+    actions = ["bootstrap_organization"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.bootstrap_started_at is not None:
+            return ["name", "type", "subdomain", "parent", *self.readonly_fields]
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def has_bootstrap_permission(self, request) -> bool:
+        return _can_bootstrap(request)
+
+    @admin.display(description="bootstrap")
+    def state(self, obj: OnboardingRequest) -> str:
+        if obj.bootstrap_started_at is None:
+            return "not started"
+        organization = Organization.objects.filter(pk=obj.organization_id).only("status").first()
+        label = organization.get_status_display() if organization else "starting"
+        return format_html('<a href="{}">{}</a>', _status_url(obj.organization_id), label)
+
+    @admin.action(description="Bootstrap organization", permissions=["bootstrap"])
+    def bootstrap_organization(self, request: HttpRequest, queryset):
+        if not settings.ENABLE_ORG_BOOTSTRAP:
+            self.message_user(request, str(services.BootstrapDisabled()), messages.ERROR)
+            return None
+        if request.POST.get("confirm") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Bootstrap organizations?",
+                "opts": self.model._meta,
+                "queryset": queryset,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "not_started": [r for r in queryset if r.bootstrap_started_at is None],
+                "already_started": [r for r in queryset if r.bootstrap_started_at is not None],
+            }
+            return TemplateResponse(request, "admin/organizations/bootstrap_confirmation.html", context)
+        started = 0
+        for onboarding in queryset:
+            try:
+                services.organization_bootstrap_start(request=onboarding, started_by=request.user)
+            except (services.BootstrapConflict, ValidationError, TemporalUnavailable) as exc:
+                self.message_user(request, f"{onboarding.name}: {_message(exc)}", messages.ERROR)
+                continue
+            started += 1
+            self.log_change(request, onboarding, "Started the organization bootstrap.")
+        if started:
+            self.message_user(
+                request,
+                f"Started {started} bootstrap{'s' if started != 1 else ''}. Follow each from its status link.",
+                messages.SUCCESS,
+            )
+        return None

@@ -65,6 +65,8 @@ class BootstrapTimings:
     retry_max_interval: float = 300.0
     activity_timeout: float = 600.0
     email_results_timeout: float = 3600.0
+    activity_retry_initial_interval: float = 1.0
+    activity_max_attempts: int = 5
 
 
 @dataclass

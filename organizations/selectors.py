@@ -1,7 +1,16 @@
+from dataclasses import dataclass
+
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import QuerySet
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
 
-from .models import RELEASED_STATUSES, Organization
+from eventstore.events import RecordedEvent
+from eventstore.selectors import events_for_correlation
+from temporal_bridge.client import TemporalUnavailable, describe_workflow, query_workflow, workflow_ui_url
+
+from .models import RELEASED_STATUSES, OnboardingRequest, Organization
+from .payloads import STATE_QUERY, BootstrapState, bootstrap_workflow_id
 
 
 def organization_subtree(
@@ -21,3 +30,58 @@ def subdomain_in_use(subdomain: str, *, exclude_id=None, using: str = DEFAULT_DB
     if exclude_id is not None:
         qs = qs.exclude(pk=exclude_id)
     return qs.exists()
+
+
+@dataclass
+class BootstrapStatus:
+    """What support sees of one bootstrap: the live workflow state when Temporal answers, and always the
+    organization projection and its event timeline."""
+
+    onboarding: OnboardingRequest
+    organization: Organization | None
+    workflow_id: str
+    workflow_status: str  # Temporal's execution status, "NOT_STARTED", or "UNKNOWN" when unreachable
+    state: BootstrapState | None
+    problem: str
+    timeline: list[RecordedEvent]
+    temporal_url: str
+
+    @property
+    def running(self) -> bool:
+        return self.workflow_status == "RUNNING"
+
+    @property
+    def can_retry(self) -> bool:
+        return not self.running and self.organization is not None and self.organization.status == "failed"
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.running
+
+
+def bootstrap_status(onboarding: OnboardingRequest, *, query_timeout: float = 3.0) -> BootstrapStatus:
+    organization_id = str(onboarding.organization_id)
+    workflow_id = bootstrap_workflow_id(organization_id)
+    workflow_status, state, problem = "NOT_STARTED", None, ""
+    if onboarding.bootstrap_started_at is not None:
+        try:
+            workflow_status = describe_workflow(workflow_id).status.name
+            # A query replays the workflow on a worker; skip it when none may be polling.
+            state = query_workflow(workflow_id, STATE_QUERY, result_type=BootstrapState, timeout=query_timeout)
+        except RPCError as exc:
+            problem = f"Temporal did not return the live state ({exc.status.name}: {exc.message})."
+            if "not found" in exc.message.lower():
+                workflow_status = "STARTING"
+        except (TemporalUnavailable, WorkflowQueryFailedError, RuntimeError) as exc:
+            problem = f"Temporal did not return the live state: {exc}"
+            workflow_status = workflow_status if workflow_status != "NOT_STARTED" else "UNKNOWN"
+    return BootstrapStatus(
+        onboarding=onboarding,
+        organization=Organization.objects.filter(pk=organization_id).first(),
+        workflow_id=workflow_id,
+        workflow_status=workflow_status,
+        state=state,
+        problem=problem,
+        timeline=events_for_correlation(correlation_id=organization_id),
+        temporal_url=workflow_ui_url(workflow_id),
+    )

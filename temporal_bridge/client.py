@@ -158,11 +158,13 @@ def signal_workflow_on_commit(workflow_id: str, signal: str, arg: Any = None, *,
     transaction.on_commit(lambda: signal_workflow_rollback_unsafe(workflow_id, signal, arg), using=using)
 
 
-def query_workflow(workflow_id: str, query: str, *, result_type: type | None = None) -> Any:
+def query_workflow(
+    workflow_id: str, query: str, *, result_type: type | None = None, timeout: float | None = None
+) -> Any:
     async def ask(client: Client) -> Any:
         return await client.get_workflow_handle(workflow_id).query(query, result_type=result_type)
 
-    return temporal.run(ask)
+    return temporal.run(ask, timeout=timeout)
 
 
 def describe_workflow(workflow_id: str) -> WorkflowExecutionDescription:

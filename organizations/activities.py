@@ -1,0 +1,151 @@
+"""Activities of the bootstrap workflow: thin entry points over organizations.services.
+
+Each is safe to retry: the services check the provider and the projections before acting, and every event
+carries an idempotency key made from the workflow id, the bootstrap attempt and a stable step name.
+Errors that retrying cannot fix are raised as non-retryable; timeouts, 429 and 5xx are left retryable.
+"""
+
+import functools
+from collections.abc import Callable
+
+from django.core.exceptions import ValidationError
+from temporalio.exceptions import ApplicationError
+
+from temporal_bridge.activities import django_activity, step_key, step_metadata
+
+from . import services
+from .dns import DnsPermanentError, DnsTransientError
+from .payloads import (
+    ActivateOrganizationInput,
+    Activity,
+    CompensationStep,
+    ConfigureDnsInput,
+    CreatedOrganization,
+    CreateOrganizationInput,
+    DnsDetails,
+    DnsVerification,
+    MarkFailedInput,
+    RecordInvitationsSentInput,
+    RemoveDnsInput,
+    Step,
+    VerifyDnsInput,
+)
+
+
+def _translate_errors[F: Callable](fn: F) -> F:
+    """Map domain errors onto Temporal's retry semantics."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ValidationError, DnsPermanentError, services.OrganizationAlreadyActive) as exc:
+            message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            raise ApplicationError(message, type=type(exc).__name__, non_retryable=True) from exc
+        except DnsTransientError as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__) from exc
+
+    return run  # type: ignore[return-value]
+
+
+def _meta(step: str, organization_id: str):
+    return step_metadata(step, correlation_id=organization_id)
+
+
+@django_activity(Activity.CREATE_ORGANIZATION)
+@_translate_errors
+def create_organization(params: CreateOrganizationInput) -> CreatedOrganization:
+    organization = services.organization_create(
+        organization_id=params.organization_id,
+        name=params.name,
+        type=params.type,
+        subdomain=params.subdomain,
+        parent_id=params.parent_id,
+        attempt=params.attempt,
+        key=step_key(Step.CREATE_ORGANIZATION, params.attempt),
+        metadata=step_metadata(
+            Step.CREATE_ORGANIZATION, correlation_id=params.organization_id, acting_user_id=params.requested_by_id
+        ),
+    )
+    return CreatedOrganization(organization_id=str(organization.pk), domain=organization.domain)
+
+
+@django_activity(Activity.CONFIGURE_DNS)
+@_translate_errors
+def configure_dns(params: ConfigureDnsInput) -> DnsDetails:
+    return services.organization_dns_configure(
+        organization_id=params.organization_id,
+        subdomain=params.subdomain,
+        key=step_key(Step.CONFIGURE_DNS, params.attempt),
+        metadata=_meta(Step.CONFIGURE_DNS, params.organization_id),
+    )
+
+
+@django_activity(Activity.VERIFY_DNS)
+@_translate_errors
+def verify_dns(params: VerifyDnsInput) -> DnsVerification:
+    return services.organization_dns_verify(
+        organization_id=params.organization_id,
+        fqdn=params.fqdn,
+        target=params.target,
+        proxied=params.proxied,
+        key=step_key(Step.VERIFY_DNS, params.attempt),
+        metadata=_meta(Step.VERIFY_DNS, params.organization_id),
+    )
+
+
+@django_activity(Activity.RECORD_INVITATIONS_SENT)
+@_translate_errors
+def record_invitations_sent(params: RecordInvitationsSentInput) -> None:
+    services.organization_invitations_sent_record(
+        organization_id=params.organization_id,
+        counts=params.counts,
+        key=step_key(Step.SEND_INVITATIONS, params.attempt),
+        metadata=_meta(Step.SEND_INVITATIONS, params.organization_id),
+    )
+
+
+@django_activity(Activity.ACTIVATE)
+@_translate_errors
+def activate_organization(params: ActivateOrganizationInput) -> None:
+    services.organization_activate(
+        organization_id=params.organization_id,
+        key=step_key(Step.ACTIVATE, params.attempt),
+        metadata=_meta(Step.ACTIVATE, params.organization_id),
+    )
+
+
+@django_activity(Activity.REMOVE_DNS)
+@_translate_errors
+def remove_dns(params: RemoveDnsInput) -> None:
+    services.organization_dns_remove(
+        organization_id=params.organization_id,
+        subdomain=params.subdomain,
+        record_id=params.record_id,
+        key=step_key(CompensationStep.REMOVE_DNS, params.attempt),
+        metadata=_meta(CompensationStep.REMOVE_DNS, params.organization_id),
+    )
+
+
+@django_activity(Activity.MARK_FAILED)
+@_translate_errors
+def mark_failed(params: MarkFailedInput) -> None:
+    services.organization_mark_failed(
+        organization_id=params.organization_id,
+        step=params.step,
+        message=params.message,
+        compensation=params.compensation,
+        key=step_key(CompensationStep.MARK_FAILED, params.attempt),
+        metadata=_meta(CompensationStep.MARK_FAILED, params.organization_id),
+    )
+
+
+ACTIVITIES = [
+    create_organization,
+    configure_dns,
+    verify_dns,
+    record_invitations_sent,
+    activate_organization,
+    remove_dns,
+    mark_failed,
+]

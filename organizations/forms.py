@@ -1,0 +1,40 @@
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .models import OnboardingRequest
+from .validation import check_subdomain_available, validate_invitees, validate_name, validate_subdomain
+
+
+class OnboardingRequestForm(forms.ModelForm):
+    class Meta:
+        model = OnboardingRequest
+        fields = ["name", "type", "subdomain", "parent"]
+
+    def clean_name(self):
+        return validate_name(self.cleaned_data["name"])
+
+    def clean_subdomain(self):
+        subdomain = validate_subdomain(self.cleaned_data["subdomain"])
+        check_subdomain_available(subdomain)
+        return subdomain
+
+
+class InviteeFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        rows = [
+            form.cleaned_data for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE", False)
+        ]
+        try:
+            validate_invitees(rows)
+        except ValidationError as exc:
+            # Point each problem at the row it is about; list-wide ones go above the inline.
+            live = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE", False)]
+            for key, messages in exc.message_dict.items():
+                parts = key.split(".")
+                if len(parts) == 3:
+                    live[int(parts[1])].add_error(parts[2], messages)
+                else:
+                    raise ValidationError(messages) from None

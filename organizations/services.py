@@ -1,0 +1,400 @@
+"""Writes for organizations.
+
+Two kinds: starting, retrying and cancelling bootstraps (called from the admin and the API), and the steps
+the bootstrap workflow runs through its activities. Every write of organization state is an event.
+"""
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from eventstore.catalogue import EventType, StreamType
+from eventstore.events import EventMetadata, NewEvent
+from eventstore.exceptions import ProjectionError
+from eventstore.services import events_append
+from invitations.payloads import Invitee
+from temporal_bridge.client import (
+    TemporalUnavailable,
+    cancel_workflow,
+    signal_workflow_rollback_unsafe,
+    start_workflow_rollback_unsafe,
+)
+
+from .dns import DnsRecord, get_provider
+from .dns.verify import verify_from_settings
+from .models import (
+    DnsStatus,
+    OnboardingInvitee,
+    OnboardingRequest,
+    Organization,
+    OrganizationStatus,
+)
+from .payloads import (
+    BOOTSTRAP_QUEUE,
+    RECHECK_DNS_SIGNAL,
+    WORKFLOW_TYPE,
+    BootstrapInput,
+    BootstrapTimings,
+    DnsDetails,
+    DnsVerification,
+    InvitationCounts,
+    StepState,
+    bootstrap_workflow_id,
+)
+from .validation import (
+    SubdomainTaken,
+    check_subdomain_available,
+    validate_invitees,
+    validate_name,
+    validate_subdomain,
+    validate_type,
+)
+
+log = logging.getLogger(__name__)
+
+
+class BootstrapDisabled(RuntimeError):
+    """ENABLE_ORG_BOOTSTRAP is off: no new bootstraps, retries or DNS re-checks are started."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Organization bootstrapping is switched off (ENABLE_ORG_BOOTSTRAP=false). "
+            "Running bootstraps continue; nothing new is started."
+        )
+
+
+class BootstrapConflict(RuntimeError):
+    """The request cannot start now: already started, running, or finished (HTTP 409)."""
+
+
+class OrganizationAlreadyActive(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class BootstrapStarted:
+    organization_id: uuid.UUID
+    workflow_id: str
+    attempt: int
+
+
+def bootstrap_timings() -> BootstrapTimings:
+    return BootstrapTimings(
+        dns_propagation_wait=settings.BOOTSTRAP_DNS_PROPAGATION_WAIT,
+        dns_configure_max_attempts=settings.BOOTSTRAP_DNS_CONFIGURE_MAX_ATTEMPTS,
+        dns_verify_timeout=settings.BOOTSTRAP_DNS_VERIFY_TIMEOUT,
+        retry_initial_interval=settings.BOOTSTRAP_RETRY_INITIAL_INTERVAL,
+        retry_max_interval=settings.BOOTSTRAP_RETRY_MAX_INTERVAL,
+        activity_timeout=settings.BOOTSTRAP_ACTIVITY_TIMEOUT,
+        email_results_timeout=settings.BOOTSTRAP_EMAIL_RESULTS_TIMEOUT,
+        activity_retry_initial_interval=settings.BOOTSTRAP_ACTIVITY_RETRY_INITIAL_INTERVAL,
+        activity_max_attempts=settings.BOOTSTRAP_ACTIVITY_MAX_ATTEMPTS,
+    )
+
+
+def _ensure_enabled() -> None:
+    if not settings.ENABLE_ORG_BOOTSTRAP:
+        raise BootstrapDisabled()
+
+
+# --- Requests: validate, then write, then start after commit --------------------------------------------
+
+
+def onboarding_request_validate(
+    *, name: str, type: str, subdomain: str, parent_id=None, invitees: Sequence[dict], exclude_id=None
+) -> dict:
+    """Check every field and return the cleaned values; raise ValidationError with every field's problems.
+
+    A taken subdomain raises SubdomainTaken instead (a conflict with existing state, not bad input).
+    """
+    errors: dict[str, list[str]] = {}
+    cleaned: dict = {}
+    for field, check, value in (
+        ("name", validate_name, name),
+        ("type", validate_type, type),
+        ("subdomain", validate_subdomain, subdomain),
+    ):
+        try:
+            cleaned[field] = check(value)
+        except ValidationError as exc:
+            errors[field] = exc.messages
+    if parent_id:
+        parent = Organization.objects.filter(pk=parent_id).first()
+        if parent is None:
+            errors["parent"] = ["No organization has this id."]
+        elif parent.status in (OrganizationStatus.FAILED, OrganizationStatus.DEACTIVATED):
+            errors["parent"] = [f"The parent organization is {parent.status}."]
+    cleaned["parent_id"] = str(parent_id) if parent_id else None
+    try:
+        cleaned["invitees"] = validate_invitees(invitees)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    check_subdomain_available(cleaned["subdomain"], exclude_id=exclude_id)
+    return cleaned
+
+
+@transaction.atomic
+def onboarding_request_create(
+    *, name: str, type: str, subdomain: str, invitees: Sequence[dict], parent_id=None, created_by=None
+) -> OnboardingRequest:
+    cleaned = onboarding_request_validate(
+        name=name, type=type, subdomain=subdomain, parent_id=parent_id, invitees=invitees
+    )
+    request = OnboardingRequest.objects.create(
+        name=cleaned["name"],
+        type=cleaned["type"],
+        subdomain=cleaned["subdomain"],
+        parent_id=cleaned["parent_id"],
+        created_by=created_by,
+    )
+    OnboardingInvitee.objects.bulk_create(OnboardingInvitee(request=request, **i) for i in cleaned["invitees"])
+    return request
+
+
+def _bootstrap_input(request: OnboardingRequest, invitees: list[dict], attempt: int) -> BootstrapInput:
+    return BootstrapInput(
+        organization_id=str(request.organization_id),
+        name=request.name,
+        type=request.type,
+        subdomain=request.subdomain,
+        invitees=[Invitee(**i) for i in invitees],
+        parent_id=str(request.parent_id) if request.parent_id else None,
+        requested_by_id=request.created_by_id,
+        attempt=attempt,
+        timings=bootstrap_timings(),
+    )
+
+
+def _start_on_commit(request: OnboardingRequest, params: BootstrapInput) -> str:
+    """Start the workflow once the caller's transaction commits. If Temporal cannot take it, undo this
+    attempt's mark on the request (so support can simply start again) and raise to the caller."""
+    workflow_id = bootstrap_workflow_id(params.organization_id)
+    first = params.attempt == 1
+
+    def start() -> None:
+        try:
+            start_workflow_rollback_unsafe(WORKFLOW_TYPE, params, id=workflow_id, queue=BOOTSTRAP_QUEUE)
+        except WorkflowAlreadyStartedError as exc:
+            raise BootstrapConflict(
+                f"A bootstrap of {params.name} is already running (workflow {workflow_id})."
+            ) from exc
+        except TemporalUnavailable as exc:
+            OnboardingRequest.objects.filter(pk=request.pk).update(
+                bootstrap_attempts=F("bootstrap_attempts") - 1, **({"bootstrap_started_at": None} if first else {})
+            )
+            raise TemporalUnavailable(f"{exc} The request for {params.name} is saved; start it again later.") from exc
+
+    transaction.on_commit(start)
+    return workflow_id
+
+
+def organization_bootstrap_start(*, request: OnboardingRequest, started_by=None) -> BootstrapStarted:
+    """Start the bootstrap of a request, once. The workflow starts after this transaction commits."""
+    _ensure_enabled()
+    with transaction.atomic():
+        request = OnboardingRequest.objects.select_for_update().get(pk=request.pk)
+        if request.bootstrap_started_at is not None:
+            raise BootstrapConflict(
+                f"The bootstrap of {request.name} was already started; retry it from the organization's page."
+            )
+        invitees = list(request.invitees.values("email", "first_name", "last_name", "role"))
+        cleaned = onboarding_request_validate(
+            name=request.name,
+            type=request.type,
+            subdomain=request.subdomain,
+            parent_id=request.parent_id,
+            invitees=invitees,
+        )
+        request.bootstrap_started_at, request.bootstrap_attempts = timezone.now(), 1
+        request.save(update_fields=["bootstrap_started_at", "bootstrap_attempts"])
+        workflow_id = _start_on_commit(request, _bootstrap_input(request, cleaned["invitees"], attempt=1))
+    log.info(
+        "Bootstrap of organization %s started by user %s", request.organization_id, getattr(started_by, "pk", None)
+    )
+    return BootstrapStarted(request.organization_id, workflow_id, 1)
+
+
+def organization_bootstrap_retry(*, organization_id, started_by=None) -> BootstrapStarted:
+    """Start a new run for a failed bootstrap: same organization, same workflow id, next attempt."""
+    _ensure_enabled()
+    with transaction.atomic():
+        request = OnboardingRequest.objects.select_for_update().get(organization_id=organization_id)
+        organization = Organization.objects.filter(pk=organization_id).first()
+        if organization is None or organization.status != OrganizationStatus.FAILED:
+            state = organization.status if organization else "not created yet"
+            raise BootstrapConflict(f"Only a failed bootstrap can be retried; this organization is {state}.")
+        check_subdomain_available(request.subdomain, exclude_id=organization_id)
+        invitees = list(request.invitees.values("email", "first_name", "last_name", "role"))
+        request.bootstrap_attempts = max(request.bootstrap_attempts, organization.bootstrap_attempt) + 1
+        request.save(update_fields=["bootstrap_attempts"])
+        workflow_id = _start_on_commit(request, _bootstrap_input(request, invitees, attempt=request.bootstrap_attempts))
+    return BootstrapStarted(request.organization_id, workflow_id, request.bootstrap_attempts)
+
+
+def organization_bootstrap_cancel(*, organization_id) -> None:
+    """Ask the running bootstrap to stop; the workflow compensates and ends as failed."""
+    cancel_workflow(bootstrap_workflow_id(str(organization_id)))
+
+
+def organization_dns_recheck(*, organization_id) -> None:
+    signal_workflow_rollback_unsafe(bootstrap_workflow_id(str(organization_id)), RECHECK_DNS_SIGNAL)
+
+
+# --- Steps of the workflow (called from organizations.activities) ----------------------------------------
+
+
+def _append(organization_id: str, event_type: str, data: dict, *, key: str, metadata: EventMetadata):
+    return events_append(
+        stream_type=StreamType.ORGANIZATION,
+        stream_id=organization_id,
+        events=[NewEvent(event_type, data, idempotency_key=key)],
+        metadata=metadata,
+        created_by_id=metadata.acting_user_id,
+    )
+
+
+def organization_create(
+    *,
+    organization_id: str,
+    name: str,
+    type: str,
+    subdomain: str,
+    parent_id: str | None,
+    attempt: int,
+    key: str,
+    metadata: EventMetadata,
+) -> Organization:
+    """Record `organization.created` (or, for a retried bootstrap, `organization.bootstrap_restarted`).
+
+    Check-then-act against the projection, and an idempotency key per step and attempt: an activity retry
+    finds its own event instead of writing a second one.
+    """
+    existing = Organization.objects.filter(pk=organization_id).first()
+    if existing is not None and attempt > existing.bootstrap_attempt:
+        if existing.status != OrganizationStatus.FAILED:
+            raise OrganizationAlreadyActive(f"Organization {organization_id} is {existing.status}; nothing to retry.")
+        check_subdomain_available(existing.subdomain, exclude_id=organization_id)
+        event_type, data = EventType.ORGANIZATION_BOOTSTRAP_RESTARTED, {"attempt": attempt}
+    else:
+        validate_subdomain(subdomain)
+        if existing is None:
+            check_subdomain_available(subdomain)
+        event_type = EventType.ORGANIZATION_CREATED
+        data = {
+            "name": name,
+            "type": type,
+            "subdomain": subdomain,
+            "domain": f"{subdomain}.{settings.DNS_BASE_DOMAIN}",
+            "parent_id": parent_id,
+            "attempt": attempt,
+        }
+    try:
+        _append(organization_id, event_type, data, key=key, metadata=metadata)
+    except ProjectionError as exc:
+        # Two bootstraps raced for one subdomain: the partial unique index decides.
+        if isinstance(exc.__cause__, IntegrityError):
+            raise SubdomainTaken(f"“{subdomain}” was taken by another organization a moment ago.") from exc
+        raise
+    return Organization.objects.get(pk=organization_id)
+
+
+def _dns_details(record: DnsRecord) -> DnsDetails:
+    return DnsDetails(
+        provider=record.provider,
+        record_id=record.record_id,
+        fqdn=record.fqdn,
+        target=record.target,
+        record_type=record.record_type,
+        proxied=record.proxied,
+    )
+
+
+def organization_dns_configure(
+    *, organization_id: str, subdomain: str, key: str, metadata: EventMetadata
+) -> DnsDetails:
+    record = get_provider().ensure_record(subdomain)
+    details = _dns_details(record)
+    data = {
+        k: v
+        for k, v in asdict(details).items()
+        if k in ("provider", "record_id", "fqdn", "target", "record_type", "proxied")
+    }
+    _append(organization_id, EventType.ORGANIZATION_DNS_CONFIGURED, data, key=key, metadata=metadata)
+    return details
+
+
+def organization_dns_verify(
+    *, organization_id: str, fqdn: str, target: str, proxied: bool, key: str, metadata: EventMetadata
+) -> DnsVerification:
+    provider = get_provider()
+    record = DnsRecord(
+        provider=provider.name, record_id="", fqdn=fqdn, record_type="CNAME", target=target, proxied=proxied
+    )
+    result = verify_from_settings(record)
+    if not result.verified:
+        return DnsVerification(verified=False, verified_by=list(result.agreeing), detail=result.summary)
+    _append(
+        organization_id,
+        EventType.ORGANIZATION_DNS_VERIFIED,
+        {"fqdn": fqdn, "verified_by": list(result.agreeing), "quorum": result.quorum},
+        key=key,
+        metadata=metadata,
+    )
+    return DnsVerification(verified=True, verified_by=list(result.agreeing), detail=result.summary)
+
+
+def organization_invitations_sent_record(
+    *, organization_id: str, counts: InvitationCounts, key: str, metadata: EventMetadata
+) -> None:
+    _append(organization_id, EventType.ORGANIZATION_INVITATIONS_SENT, asdict(counts), key=key, metadata=metadata)
+
+
+def organization_activate(*, organization_id: str, key: str, metadata: EventMetadata) -> None:
+    organization = Organization.objects.get(pk=organization_id)
+    if organization.status == OrganizationStatus.ACTIVE:
+        return
+    if organization.status != OrganizationStatus.PENDING:
+        raise OrganizationAlreadyActive(f"Organization {organization_id} is {organization.status}, not pending.")
+    _append(organization_id, EventType.ORGANIZATION_ACTIVATED, {}, key=key, metadata=metadata)
+
+
+def organization_dns_remove(
+    *, organization_id: str, subdomain: str, record_id: str, key: str, metadata: EventMetadata
+) -> bool:
+    """Compensation: delete the record if there is one (idempotent) and record the removal."""
+    removed = get_provider().remove_record(subdomain, record_id)
+    organization = Organization.objects.filter(pk=organization_id).first()
+    if organization is not None and (removed or organization.dns_status != DnsStatus.NOT_CONFIGURED):
+        _append(
+            organization_id,
+            EventType.ORGANIZATION_DNS_REMOVED,
+            {"subdomain": subdomain, "record_id": record_id, "removed": removed},
+            key=key,
+            metadata=metadata,
+        )
+    return removed
+
+
+def organization_mark_failed(
+    *, organization_id: str, step: str, message: str, compensation: list[StepState], key: str, metadata: EventMetadata
+) -> bool:
+    """Compensation: record `organization.bootstrap_failed`. False when the organization was never created."""
+    if not Organization.objects.filter(pk=organization_id).exists():
+        return False
+    data = {
+        "step": step,
+        "message": message,
+        "compensation": [{"step": c.name, "status": c.status, "error": c.error} for c in compensation],
+    }
+    _append(organization_id, EventType.ORGANIZATION_BOOTSTRAP_FAILED, data, key=key, metadata=metadata)
+    return True

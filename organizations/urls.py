@@ -1,0 +1,10 @@
+from django.urls import path
+
+from .api import BootstrapOrganizationView, BootstrapStatusView
+
+app_name = "organizations-api"
+
+urlpatterns = [
+    path("organizations/bootstrap", BootstrapOrganizationView.as_view(), name="bootstrap"),
+    path("organizations/<uuid:organization_id>/bootstrap", BootstrapStatusView.as_view(), name="bootstrap-status"),
+]

@@ -1,0 +1,388 @@
+"""The organization bootstrap workflow.
+
+create organization → configure DNS → durable wait for propagation → verify DNS → generate invitations →
+send invitation emails → activate. When a step fails for good, or support cancels, it compensates (remove
+DNS, revoke invitations, mark the organization failed) and ends as failed.
+
+Workflow code must be deterministic: no Django, no I/O, no clocks but workflow.now(). Activities are called
+by name with the typed payloads they share with their implementations.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from types import NoneType
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from invitations.payloads import (
+        DELIVERY_SIGNAL,
+        DeliveryReport,
+        DeliveryStatus,
+        EnqueuedInvitationEmails,
+        EnqueueInvitationEmailsInput,
+        GeneratedInvitations,
+        GenerateInvitationsInput,
+        RevokedInvitations,
+        RevokePendingInvitationsInput,
+    )
+    from invitations.payloads import Activity as InvitationActivity
+    from organizations.payloads import (
+        RECHECK_DNS_SIGNAL,
+        STATE_QUERY,
+        WORKFLOW_TYPE,
+        ActivateOrganizationInput,
+        Activity,
+        BootstrapInput,
+        BootstrapResult,
+        BootstrapState,
+        CompensationStep,
+        ConfigureDnsInput,
+        CreatedOrganization,
+        CreateOrganizationInput,
+        DnsDetails,
+        DnsVerification,
+        InvitationCounts,
+        MarkFailedInput,
+        RecordInvitationsSentInput,
+        RemoveDnsInput,
+        Step,
+        StepState,
+        StepStatus,
+        VerifyDnsInput,
+    )
+
+T = TypeVar("T")
+
+
+class _StepFailed(Exception):
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(message)
+        self.step, self.message = step, message
+
+
+class _Cancelled(Exception):
+    def __init__(self, step: str) -> None:
+        super().__init__(step)
+        self.step = step
+
+
+def _describe(err: BaseException) -> str:
+    """The innermost message of an activity failure, which is the one a person can act on."""
+    while isinstance(err, ActivityError) and err.cause is not None:
+        err = err.cause
+    return getattr(err, "message", None) or str(err) or type(err).__name__
+
+
+def _retryable(err: ActivityError) -> bool:
+    cause = err.cause
+    return not (isinstance(cause, ApplicationError) and cause.non_retryable)
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class OrganizationBootstrapWorkflow:
+    @workflow.init
+    def __init__(self, params: BootstrapInput) -> None:
+        self._params = params
+        self._state = BootstrapState(
+            organization_id=params.organization_id,
+            attempt=params.attempt,
+            status="running",
+            current_step=Step.CREATE_ORGANIZATION,
+            steps=[StepState(name=step) for step in Step],
+        )
+        self._recheck_requested = False
+        self._expected_invitations: set[str] = set()
+        self._reports: dict[str, DeliveryReport] = {}
+
+    # --- Messages ---------------------------------------------------------------------------------------
+
+    @workflow.query(name=STATE_QUERY)
+    def state(self) -> BootstrapState:
+        return self._state
+
+    @workflow.signal(name=RECHECK_DNS_SIGNAL)
+    def recheck_dns(self) -> None:
+        """Support asks for a DNS check now instead of after the current wait."""
+        self._recheck_requested = True
+
+    @workflow.signal(name=DELIVERY_SIGNAL)
+    def invitation_delivery(self, report: DeliveryReport) -> None:
+        # Signals may repeat and may come from an earlier attempt's tasks: count each expected invitation
+        # once, letting a later success replace a failure (support resent it).
+        if report.invitation_id not in self._expected_invitations:
+            return
+        previous = self._reports.get(report.invitation_id)
+        if previous is None or (previous.status != DeliveryStatus.SENT and report.status == DeliveryStatus.SENT):
+            self._reports[report.invitation_id] = report
+            self._count_invitations()
+
+    # --- The run ----------------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, params: BootstrapInput) -> BootstrapResult:
+        try:
+            created = await self._step(Step.CREATE_ORGANIZATION, self._create_organization)
+            await self._step(Step.CONFIGURE_DNS, self._configure_dns)
+            await self._step(Step.WAIT_FOR_DNS, self._wait_for_propagation)
+            await self._step(Step.VERIFY_DNS, self._verify_dns)
+            generated = await self._step(Step.GENERATE_INVITATIONS, self._generate_invitations)
+            await self._step(Step.SEND_INVITATIONS, lambda state: self._send_invitations(state, generated))
+            await self._step(Step.ACTIVATE, self._activate)
+        except _Cancelled as cancelled:
+            await self._compensate(cancelled.step, "Cancelled by support.")
+            raise ApplicationError(
+                f"Bootstrap cancelled during {cancelled.step}; compensation ran.", type="BootstrapCancelled"
+            ) from None
+        except _StepFailed as failure:
+            await self._compensate(failure.step, failure.message)
+            raise ApplicationError(
+                f"Bootstrap failed at {failure.step}: {failure.message}", type="BootstrapFailed", non_retryable=True
+            ) from None
+        self._state.status = "active"
+        self._state.current_step = ""
+        return BootstrapResult(
+            organization_id=params.organization_id, domain=created.domain, invitations=self._state.invitations
+        )
+
+    async def _step(self, step: Step, body: Callable[[StepState], Awaitable[T]]) -> T:
+        state = self._step_state(step)
+        state.status, state.started_at = StepStatus.RUNNING, workflow.now().isoformat()
+        self._state.current_step = step
+        try:
+            result = await body(state)
+        except (Exception, asyncio.CancelledError) as err:
+            state.finished_at = workflow.now().isoformat()
+            state.status = StepStatus.FAILED
+            if is_cancelled_exception(err):
+                state.error = "Cancelled"
+                raise _Cancelled(step) from None
+            state.error = err.message if isinstance(err, _StepFailed) else _describe(err)
+            self._state.errors.append(f"{step}: {state.error}")
+            raise _StepFailed(step, state.error) from None
+        state.status, state.finished_at = StepStatus.DONE, workflow.now().isoformat()
+        return result
+
+    # --- Steps ------------------------------------------------------------------------------------------
+
+    async def _create_organization(self, state: StepState) -> CreatedOrganization:
+        p = self._params
+        state.attempts = 1
+        return await self._activity(
+            Activity.CREATE_ORGANIZATION,
+            CreateOrganizationInput(
+                organization_id=p.organization_id,
+                name=p.name,
+                type=p.type,
+                subdomain=p.subdomain,
+                parent_id=p.parent_id,
+                requested_by_id=p.requested_by_id,
+                attempt=p.attempt,
+            ),
+            CreatedOrganization,
+        )
+
+    async def _configure_dns(self, state: StepState) -> DnsDetails:
+        # Retried here rather than by the activity's policy, so the state query can show each attempt.
+        t = self._params.timings
+        delay = t.retry_initial_interval
+        for attempt in range(1, t.dns_configure_max_attempts + 1):
+            state.attempts = attempt
+            try:
+                dns = await self._activity(
+                    Activity.CONFIGURE_DNS,
+                    ConfigureDnsInput(self._params.organization_id, self._params.subdomain, self._params.attempt),
+                    DnsDetails,
+                    retry=RetryPolicy(maximum_attempts=1),
+                )
+            except ActivityError as err:
+                if is_cancelled_exception(err) or not _retryable(err) or attempt == t.dns_configure_max_attempts:
+                    raise
+                state.error = _describe(err)
+                await workflow.sleep(timedelta(seconds=delay))
+                delay = min(delay * 2, t.retry_max_interval)
+                continue
+            self._state.dns = dns
+            state.error = ""
+            return dns
+        raise AssertionError("unreachable")
+
+    async def _wait_for_propagation(self, state: StepState) -> None:
+        await self._wait_or_recheck(self._params.timings.dns_propagation_wait)
+
+    async def _verify_dns(self, state: StepState) -> DnsVerification:
+        t = self._params.timings
+        dns = self._state.dns
+        deadline = workflow.now() + timedelta(seconds=t.dns_verify_timeout)
+        delay = t.retry_initial_interval
+        while True:
+            state.attempts += 1
+            result = await self._activity(
+                Activity.VERIFY_DNS,
+                VerifyDnsInput(self._params.organization_id, dns.fqdn, dns.target, dns.proxied, self._params.attempt),
+                DnsVerification,
+            )
+            dns.verified_by, dns.last_check = result.verified_by, workflow.now().isoformat()
+            if result.verified:
+                state.error = ""
+                return result
+            state.error = result.detail
+            remaining = (deadline - workflow.now()).total_seconds()
+            if remaining <= 0:
+                raise _StepFailed(
+                    Step.VERIFY_DNS,
+                    f"{dns.fqdn} did not reach the resolver quorum after {state.attempts} checks "
+                    f"in {t.dns_verify_timeout:.0f}s: {result.detail}",
+                )
+            await self._wait_or_recheck(min(delay, remaining))
+            delay = min(delay * 2, t.retry_max_interval)
+
+    async def _generate_invitations(self, state: StepState) -> GeneratedInvitations:
+        p = self._params
+        state.attempts = 1
+        generated = await self._activity(
+            InvitationActivity.GENERATE,
+            GenerateInvitationsInput(p.organization_id, p.invitees, p.requested_by_id, p.attempt),
+            GeneratedInvitations,
+        )
+        self._state.invitations = InvitationCounts(total=len(generated.invitation_ids))
+        return generated
+
+    async def _send_invitations(self, state: StepState, generated: GeneratedInvitations) -> None:
+        p = self._params
+        state.attempts = 1
+        self._expected_invitations = set(generated.invitation_ids)
+        self._count_invitations()
+        if generated.invitation_ids:
+            await self._activity(
+                InvitationActivity.ENQUEUE_EMAILS,
+                EnqueueInvitationEmailsInput(
+                    p.organization_id, generated.invitation_ids, workflow.info().workflow_id, p.attempt
+                ),
+                EnqueuedInvitationEmails,
+            )
+            # Results still missing when the wait ends count as failures below.
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: len(self._reports) >= len(self._expected_invitations),
+                    timeout=timedelta(seconds=p.timings.email_results_timeout),
+                )
+        counts = self._count_invitations(final=True)
+        if counts.failed:
+            state.error = f"{counts.failed} of {counts.total} invitation emails failed; support can resend them."
+        # Failed emails do not fail the bootstrap: they are recorded and shown for support to resend.
+        await self._activity(
+            Activity.RECORD_INVITATIONS_SENT,
+            RecordInvitationsSentInput(p.organization_id, counts, p.attempt),
+            NoneType,
+        )
+
+    async def _activate(self, state: StepState) -> None:
+        state.attempts = 1
+        await self._activity(
+            Activity.ACTIVATE,
+            ActivateOrganizationInput(self._params.organization_id, self._params.attempt),
+            NoneType,
+        )
+
+    # --- Compensation -----------------------------------------------------------------------------------
+
+    async def _compensate(self, failed_step: str, message: str) -> None:
+        self._state.status = "compensating"
+        p = self._params
+        if self._started(Step.CONFIGURE_DNS):
+            # Even a failed configure may have created the record before its answer was lost.
+            record_id = self._state.dns.record_id
+            if await self._compensation(
+                CompensationStep.REMOVE_DNS,
+                Activity.REMOVE_DNS,
+                RemoveDnsInput(p.organization_id, p.subdomain, record_id, p.attempt),
+            ):
+                self._mark_compensated(Step.CONFIGURE_DNS, Step.WAIT_FOR_DNS, Step.VERIFY_DNS)
+        if self._started(Step.GENERATE_INVITATIONS) and await self._compensation(
+            CompensationStep.REVOKE_INVITATIONS,
+            InvitationActivity.REVOKE_PENDING,
+            RevokePendingInvitationsInput(p.organization_id, f"Bootstrap failed at {failed_step}", p.attempt),
+            RevokedInvitations,
+        ):
+            self._mark_compensated(Step.GENERATE_INVITATIONS, Step.SEND_INVITATIONS)
+        await self._compensation(
+            CompensationStep.MARK_FAILED,
+            Activity.MARK_FAILED,
+            MarkFailedInput(p.organization_id, failed_step, message, list(self._state.compensation), p.attempt),
+        )
+        if self._step_state(Step.CREATE_ORGANIZATION).status == StepStatus.DONE:
+            self._mark_compensated(Step.CREATE_ORGANIZATION)
+        self._state.status = "failed"
+        self._state.current_step = ""
+
+    async def _compensation(self, name: str, activity: str, arg: Any, result_type: type = NoneType) -> bool:
+        """Run one compensation step; a failure is recorded and the remaining steps still run."""
+        state = StepState(name=name, status=StepStatus.RUNNING, started_at=workflow.now().isoformat())
+        self._state.compensation.append(state)
+        try:
+            await self._activity(activity, arg, result_type)
+        except ActivityError as err:
+            state.status, state.error = StepStatus.FAILED, _describe(err)
+            self._state.errors.append(f"compensation {name}: {state.error}")
+            return False
+        finally:
+            state.finished_at = workflow.now().isoformat()
+        state.status = StepStatus.DONE
+        return True
+
+    # --- Helpers ----------------------------------------------------------------------------------------
+
+    async def _activity(self, name: str, arg: Any, result_type: type[T], *, retry: RetryPolicy | None = None) -> T:
+        t = self._params.timings
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timedelta(seconds=t.activity_timeout),
+            retry_policy=retry
+            or RetryPolicy(
+                initial_interval=timedelta(seconds=t.activity_retry_initial_interval),
+                backoff_coefficient=2.0,
+                maximum_interval=timedelta(seconds=30),
+                maximum_attempts=t.activity_max_attempts,
+            ),
+        )
+
+    async def _wait_or_recheck(self, seconds: float) -> None:
+        if seconds > 0 and not self._recheck_requested:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self._recheck_requested, timeout=timedelta(seconds=seconds))
+        self._recheck_requested = False
+
+    def _count_invitations(self, final: bool = False) -> InvitationCounts:
+        total = len(self._expected_invitations)
+        sent = sum(1 for r in self._reports.values() if r.status == DeliveryStatus.SENT)
+        reported_failed = [i for i, r in self._reports.items() if r.status != DeliveryStatus.SENT]
+        missing = sorted(self._expected_invitations - self._reports.keys()) if final else []
+        counts = InvitationCounts(
+            total=total,
+            sent=sent,
+            failed=len(reported_failed) + len(missing),
+            pending=0 if final else total - len(self._reports),
+            failed_invitation_ids=sorted(reported_failed) + missing,
+        )
+        self._state.invitations = counts
+        return counts
+
+    def _step_state(self, step: str) -> StepState:
+        return next(s for s in self._state.steps if s.name == step)
+
+    def _started(self, step: str) -> bool:
+        return self._step_state(step).status != StepStatus.PENDING
+
+    def _mark_compensated(self, *steps: str) -> None:
+        for step in steps:
+            state = self._step_state(step)
+            if state.status == StepStatus.DONE:
+                state.status = StepStatus.COMPENSATED

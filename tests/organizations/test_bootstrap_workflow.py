@@ -1,0 +1,313 @@
+"""The bootstrap workflow against the real Temporal dev server, PostgreSQL and real DNS servers."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+
+from eventstore.models import Event
+from organizations import services
+from organizations.dns.models import LocalDnsRecord
+from organizations.models import DnsStatus, OnboardingRequest, Organization, OrganizationStatus
+from organizations.payloads import STATE_QUERY, BootstrapResult, BootstrapState, bootstrap_workflow_id
+from temporal_bridge.client import describe_workflow, query_workflow, temporal
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[2]
+
+HAPPY_EVENTS = [
+    "organization.created",
+    "organization.dns_configured",
+    "organization.dns_verified",
+    "organization.invitations_generated",
+    "organization.invitations_sent",
+    "organization.activated",
+]
+
+
+def start_bootstrap(subdomain: str | None = None, **overrides) -> OnboardingRequest:
+    fields = {
+        "name": "Sunrise Pediatrics",
+        "type": "provider",
+        "subdomain": subdomain or f"sun-{uuid.uuid4().hex[:8]}",
+        "invitees": [{"email": "Ada.Admin@Example.test", "first_name": "Ada", "role": "organization_admin"}],
+        **overrides,
+    }
+    request = services.onboarding_request_create(**fields)
+    services.organization_bootstrap_start(request=request)
+    return request
+
+
+def outcome(organization_id, timeout: float = 90) -> BootstrapResult:
+    async def wait(client):
+        handle = client.get_workflow_handle(bootstrap_workflow_id(str(organization_id)), result_type=BootstrapResult)
+        return await handle.result()
+
+    return temporal.run(wait, timeout=timeout)
+
+
+def failure_of(organization_id) -> ApplicationError:
+    with pytest.raises(WorkflowFailureError) as excinfo:
+        outcome(organization_id)
+    cause = excinfo.value.cause
+    assert isinstance(cause, ApplicationError)
+    return cause
+
+
+def state_of(organization_id) -> BootstrapState:
+    return query_workflow(bootstrap_workflow_id(str(organization_id)), STATE_QUERY, result_type=BootstrapState)
+
+
+def org_events(organization_id) -> list[str]:
+    return list(
+        Event.objects.filter(stream_type="organization", stream_id=str(organization_id))
+        .order_by("stream_version")
+        .values_list("event_type", flat=True)
+    )
+
+
+def wait_for(predicate, timeout: float = 30, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def test_a_bootstrap_creates_configures_verifies_invites_and_activates(local_dns, temporal_worker, mail_pipeline):
+    with temporal_worker():
+        request = start_bootstrap()
+        result = outcome(request.organization_id)
+        state = state_of(request.organization_id)
+
+    org = Organization.objects.get(pk=request.organization_id)
+    assert org.status == OrganizationStatus.ACTIVE
+    assert org.dns_status == DnsStatus.VERIFIED and org.dns_provider == "local"
+    assert org.activated_at is not None and org.activated_at >= org.created_at
+    assert result.domain == f"{request.subdomain}.{settings.DNS_BASE_DOMAIN}" == org.domain
+    assert result.invitations.total == 1 and result.invitations.sent == 1 and result.invitations.failed == 0
+    assert org_events(request.organization_id) == HAPPY_EVENTS
+    record = LocalDnsRecord.objects.get(name=org.domain)
+    assert record.record_type == "CNAME" and record.content == settings.DNS_TARGET
+    assert state.status == "active"
+    assert [(s.name, s.status) for s in state.steps] == [(s.name, "done") for s in state.steps]
+    assert state.dns.verified_by == settings.DNS_VERIFY_RESOLVERS
+    # Every event of the bootstrap carries its workflow and step, and the organization id as correlation id.
+    for event in Event.objects.filter(stream_id=str(request.organization_id)):
+        assert event.workflow_id == bootstrap_workflow_id(str(request.organization_id))
+        assert event.correlation_id == str(request.organization_id)
+        assert event.metadata["step"]
+
+
+def test_dns_configuration_failing_for_good_is_compensated(settings, temporal_worker, cloudflare):
+    for _ in range(settings.BOOTSTRAP_DNS_CONFIGURE_MAX_ATTEMPTS):
+        cloudflare.fail_next(503, 10000, "Service temporarily unavailable", method="POST")
+    with temporal_worker():
+        request = start_bootstrap()
+        cause = failure_of(request.organization_id)
+        state = state_of(request.organization_id)
+
+    assert cause.type == "BootstrapFailed" and "configure_dns" in cause.message
+    configure = next(s for s in state.steps if s.name == "configure_dns")
+    assert configure.status == "failed" and configure.attempts == settings.BOOTSTRAP_DNS_CONFIGURE_MAX_ATTEMPTS
+    assert len(cloudflare.requests_for("POST")) == settings.BOOTSTRAP_DNS_CONFIGURE_MAX_ATTEMPTS
+    assert [(c.name, c.status) for c in state.compensation] == [("remove_dns", "done"), ("mark_failed", "done")]
+    org = Organization.objects.get(pk=request.organization_id)
+    assert org.status == OrganizationStatus.FAILED and org.failed_step == "configure_dns"
+    assert "unavailable" in org.failure_message.lower()
+    assert org_events(request.organization_id) == ["organization.created", "organization.bootstrap_failed"]
+    assert not cloudflare.records
+
+
+def test_dns_that_never_reaches_quorum_is_compensated(settings, local_dns, temporal_worker):
+    # Two of three resolvers never answer: quorum 2 is out of reach.
+    silent = [f"127.0.0.1:{port}" for port in _silent_udp_ports(2)]
+    settings.DNS_VERIFY_RESOLVERS = [*settings.DNS_VERIFY_RESOLVERS, *silent]
+    settings.DNS_VERIFY_QUORUM = 2
+    settings.DNS_VERIFY_TIMEOUT = 0.5
+    with temporal_worker():
+        request = start_bootstrap()
+        cause = failure_of(request.organization_id)
+        state = state_of(request.organization_id)
+
+    assert "verify_dns" in cause.message and "quorum" in cause.message
+    verify = next(s for s in state.steps if s.name == "verify_dns")
+    assert verify.status == "failed" and verify.attempts >= 2
+    assert "1 of 3 resolvers agree" in verify.error
+    org = Organization.objects.get(pk=request.organization_id)
+    assert org.status == OrganizationStatus.FAILED and org.failed_step == "verify_dns"
+    assert org.dns_status == DnsStatus.REMOVED
+    assert not LocalDnsRecord.objects.filter(name=org.domain).exists(), "compensation removes the record"
+    assert org_events(request.organization_id) == [
+        "organization.created",
+        "organization.dns_configured",
+        "organization.dns_removed",
+        "organization.bootstrap_failed",
+    ]
+    # The subdomain is free again.
+    assert not Organization.objects.filter(subdomain=request.subdomain).exclude(status="failed").exists()
+
+
+def test_cancelling_a_running_bootstrap_compensates(settings, local_dns, temporal_worker):
+    settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 120
+    with temporal_worker():
+        request = start_bootstrap()
+        wait_for(lambda: state_of(request.organization_id).current_step == "wait_for_dns_propagation", message="wait")
+        services.organization_bootstrap_cancel(organization_id=request.organization_id)
+        cause = failure_of(request.organization_id)
+        state = state_of(request.organization_id)
+
+    assert cause.type == "BootstrapCancelled"
+    assert (
+        describe_workflow(bootstrap_workflow_id(str(request.organization_id))).status == WorkflowExecutionStatus.FAILED
+    )
+    assert next(s for s in state.steps if s.name == "wait_for_dns_propagation").status == "failed"
+    assert next(s for s in state.steps if s.name == "configure_dns").status == "compensated"
+    org = Organization.objects.get(pk=request.organization_id)
+    assert org.status == OrganizationStatus.FAILED and org.failed_step == "wait_for_dns_propagation"
+    assert org.failure_message == "Cancelled by support."
+    assert not LocalDnsRecord.objects.filter(name=org.domain).exists()
+
+
+def test_support_can_ask_for_an_immediate_dns_check(settings, local_dns, temporal_worker, mail_pipeline):
+    settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 600
+    with temporal_worker():
+        request = start_bootstrap()
+        wait_for(lambda: state_of(request.organization_id).current_step == "wait_for_dns_propagation", message="wait")
+        services.organization_dns_recheck(organization_id=request.organization_id)
+        result = outcome(request.organization_id, timeout=60)
+    assert result.organization_id == str(request.organization_id)
+    assert Organization.objects.get(pk=request.organization_id).status == OrganizationStatus.ACTIVE
+
+
+def test_a_failed_bootstrap_can_be_retried_as_a_new_run(settings, local_dns, temporal_worker, mail_pipeline):
+    good_resolvers = list(settings.DNS_VERIFY_RESOLVERS)
+    settings.DNS_VERIFY_RESOLVERS = [f"127.0.0.1:{port}" for port in _silent_udp_ports(1)]
+    settings.DNS_VERIFY_TIMEOUT = 0.3
+    with temporal_worker():
+        request = start_bootstrap()
+        failure_of(request.organization_id)
+        first_run = describe_workflow(bootstrap_workflow_id(str(request.organization_id))).run_id
+        settings.DNS_VERIFY_RESOLVERS = good_resolvers
+        started = services.organization_bootstrap_retry(organization_id=request.organization_id)
+        result = outcome(request.organization_id)
+        second_run = describe_workflow(bootstrap_workflow_id(str(request.organization_id))).run_id
+
+    assert started.attempt == 2 and second_run != first_run
+    assert result.organization_id == str(request.organization_id)
+    org = Organization.objects.get(pk=request.organization_id)
+    assert org.status == OrganizationStatus.ACTIVE and org.bootstrap_attempt == 2
+    assert org_events(request.organization_id)[:5] == [
+        "organization.created",
+        "organization.dns_configured",
+        "organization.dns_removed",
+        "organization.bootstrap_failed",
+        "organization.bootstrap_restarted",
+    ]
+
+
+def test_an_organization_is_never_bootstrapped_twice(local_dns, temporal_env):
+    request = start_bootstrap()
+    with pytest.raises(services.BootstrapConflict, match="already started"):
+        services.organization_bootstrap_start(request=request)
+    with pytest.raises(services.BootstrapConflict, match="Only a failed bootstrap can be retried"):
+        services.organization_bootstrap_retry(organization_id=request.organization_id)
+    assert (
+        describe_workflow(bootstrap_workflow_id(str(request.organization_id))).status == WorkflowExecutionStatus.RUNNING
+    )
+
+
+def test_the_worker_killed_during_the_propagation_wait_resumes_with_each_event_once(
+    settings, local_dns, temporal_env, mail_pipeline
+):
+    settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 4
+    request = start_bootstrap()
+    worker = _worker_process(settings)
+    try:
+        wait_for(
+            lambda: "organization.dns_configured" in org_events(request.organization_id), timeout=60, message="DNS"
+        )
+        worker.send_signal(signal.SIGKILL)  # no drain, no goodbye: a crash
+        worker.wait(timeout=30)
+        time.sleep(settings.BOOTSTRAP_DNS_PROPAGATION_WAIT + 1)  # the timer fires while no worker runs
+        worker = _worker_process(settings)
+        result = outcome(request.organization_id)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    assert result.organization_id == str(request.organization_id)
+    events = org_events(request.organization_id)
+    assert events == HAPPY_EVENTS
+    assert all(count == 1 for count in Counter(events).values())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bootstrap_with_powerdns_resolves_over_real_dns(settings, powerdns, temporal_worker, mail_pipeline):
+    settings.DNS_PROVIDER = "powerdns"
+    settings.POWERDNS_API_URL, settings.POWERDNS_API_KEY = powerdns.api_url, powerdns.api_key
+    settings.POWERDNS_SERVER_ID, settings.POWERDNS_ZONE = powerdns.server_id, settings.DNS_BASE_DOMAIN
+    settings.DNS_VERIFY_RESOLVERS, settings.DNS_VERIFY_QUORUM = powerdns.resolvers, 1
+    powerdns.create_zone(settings.DNS_BASE_DOMAIN)
+    with temporal_worker():
+        request = start_bootstrap()
+        outcome(request.organization_id)
+    org = Organization.objects.get(pk=request.organization_id)
+    assert org.status == OrganizationStatus.ACTIVE and org.dns_provider == "powerdns"
+    (rrset,) = powerdns.rrsets(settings.DNS_BASE_DOMAIN, org.domain)
+    assert rrset["type"] == "CNAME" and rrset["records"][0]["content"] == settings.DNS_TARGET + "."
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+
+def _silent_udp_ports(count: int) -> list[int]:
+    """Loopback UDP ports that accept queries and never answer (kept open for the test session)."""
+    import socket
+
+    ports = []
+    for _ in range(count):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        _SILENT.append(sock)
+        ports.append(sock.getsockname()[1])
+    return ports
+
+
+_SILENT: list = []
+
+
+def _worker_process(settings) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{settings.DATABASES['default']['NAME']}",
+        "TEMPORAL_ADDRESS": settings.TEMPORAL_ADDRESS,
+        "TEMPORAL_TASK_QUEUE_PREFIX": settings.TEMPORAL_TASK_QUEUE_PREFIX,
+        "DNS_VERIFY_RESOLVERS": ",".join(settings.DNS_VERIFY_RESOLVERS),
+        "DNS_VERIFY_QUORUM": str(settings.DNS_VERIFY_QUORUM),
+        **_mail_env(settings),
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "run_temporal_worker", "--shutdown-timeout", "5"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _mail_env(settings) -> dict[str, str]:
+    """Let a worker in another process enqueue emails where this test's Celery worker listens."""
+    from a4c.celery import app
+
+    return {"CELERY_BROKER_URL": app.conf.broker_url, "CELERY_TASK_DEFAULT_QUEUE": app.conf.task_default_queue}

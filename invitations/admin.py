@@ -44,6 +44,10 @@ class DeliveryInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
     verbose_name_plural = "Email deliveries"
 
+    def has_view_permission(self, request, obj=None):
+        # Part of the invitation's history: whoever may see the invitation sees its deliveries.
+        return request.user.has_perm("invitations.view_invitation")
+
 
 def _confirm(modeladmin, request, queryset, *, action: str, title: str, question: str, eligible):
     context = {

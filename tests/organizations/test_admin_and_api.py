@@ -1,0 +1,280 @@
+"""The admin action, status page and REST API: permissions, validation, conflicts and the rollback switch."""
+
+import uuid
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission, User
+from django.urls import reverse
+from temporalio.client import WorkflowExecutionStatus
+
+from organizations import services
+from organizations.models import OnboardingRequest, Organization
+from organizations.payloads import bootstrap_workflow_id
+from temporal_bridge.client import describe_workflow
+
+pytestmark = pytest.mark.django_db(transaction=True)
+API = "/api/admin/organizations/bootstrap"
+
+
+def payload(**overrides) -> dict:
+    return {
+        "name": "Lakeside Clinic",
+        "type": "provider",
+        "subdomain": f"lake-{uuid.uuid4().hex[:8]}",
+        "invitees": [{"email": "lee@example.test", "first_name": "Lee", "role": "organization_admin"}],
+        **overrides,
+    }
+
+
+def staff(username: str, *, can_bootstrap: bool) -> User:
+    user = User.objects.create_user(username, f"{username}@example.test", "pw-" + uuid.uuid4().hex, is_staff=True)
+    perms = ["view_organization", "view_onboardingrequest", "add_onboardingrequest", "change_onboardingrequest"]
+    if can_bootstrap:
+        perms.append("bootstrap_organization")
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="organizations", codename__in=perms))
+    return User.objects.get(pk=user.pk)  # fresh permission cache
+
+
+@pytest.fixture
+def support(client):
+    client.force_login(staff("support", can_bootstrap=True))
+    return client
+
+
+@pytest.fixture
+def viewer(client):
+    client.force_login(staff("viewer", can_bootstrap=False))
+    return client
+
+
+# --- API ----------------------------------------------------------------------------------------------------
+
+
+def test_api_starts_a_bootstrap_and_answers_202(support, temporal_env):
+    response = support.post(API, payload(), content_type="application/json")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    organization_id = body["organization_id"]
+    assert body["workflow_id"] == f"org-bootstrap-{organization_id}"
+    assert body["status_url"].endswith(f"/api/admin/organizations/{organization_id}/bootstrap")
+    assert response["Location"] == body["status_url"]
+    assert OnboardingRequest.objects.get(organization_id=organization_id).bootstrap_started_at is not None
+    assert describe_workflow(body["workflow_id"]).status == WorkflowExecutionStatus.RUNNING
+
+    status = support.get(body["status_url"])
+    assert status.status_code == 200
+    assert status.json()["workflow_id"] == body["workflow_id"]
+    assert status.json()["workflow_status"] == "RUNNING"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"name": ""}, "name", "may not be blank"),
+        ({"name": "x" * 101}, "name", "no more than 100"),
+        ({"type": "hospital"}, "type", "not a valid choice"),
+        ({"subdomain": "Bad_Name"}, "subdomain", "lowercase"),
+        ({"subdomain": "-dash"}, "subdomain", "3 to 63 characters"),
+        ({"subdomain": "admin"}, "subdomain", "reserved"),
+        ({"invitees": []}, "invitees", "Add at least one invitee"),
+        ({"invitees": [{"email": "a@example.test", "role": "staff"}]}, "invitees", "organization admin role"),
+        ({"invitees": [{"email": "not-an-email"}]}, "invitees", "valid email"),
+    ],
+)
+def test_api_rejects_bad_input_field_by_field_and_writes_nothing(support, temporal_env, overrides, field, message):
+    response = support.post(API, payload(**overrides), content_type="application/json")
+    assert response.status_code == 400
+    assert field in response.json()
+    assert message in str(response.json()[field])
+    assert not OnboardingRequest.objects.exists()
+
+
+def test_api_compares_invitee_emails_case_insensitively(support, temporal_env):
+    invitees = [{"email": "Sam@Example.test"}, {"email": "sam@example.TEST", "role": "staff"}]
+    response = support.post(API, payload(invitees=invitees), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["invitees"] == [
+        {},
+        {"email": ["sam@example.TEST is already invitee 1 (addresses are compared case-insensitively)."]},
+    ]
+    assert not OnboardingRequest.objects.exists()
+
+
+def test_api_answers_409_while_a_bootstrap_holds_the_subdomain(support, temporal_env, local_dns, temporal_worker):
+    body = payload()
+    with temporal_worker(["bootstrap"]):
+        first = support.post(API, body, content_type="application/json").json()
+        _wait(lambda: Organization.objects.filter(pk=first["organization_id"]).exists())
+    second = support.post(API, {**body, "name": "Other"}, content_type="application/json")
+    assert second.status_code == 409
+    assert "already used" in second.json()["subdomain"][0]
+    assert OnboardingRequest.objects.count() == 1
+
+
+def test_api_needs_the_bootstrap_permission(viewer, client, temporal_env):
+    assert viewer.post(API, payload(), content_type="application/json").status_code == 403
+    assert viewer.get(f"/api/admin/organizations/{uuid.uuid4()}/bootstrap").status_code == 403
+    client.logout()
+    assert client.post(API, payload(), content_type="application/json").status_code in (401, 403)
+    assert not OnboardingRequest.objects.exists()
+
+
+def test_api_refuses_clearly_when_bootstrapping_is_switched_off(support, settings, temporal_env):
+    settings.ENABLE_ORG_BOOTSTRAP = False
+    response = support.post(API, payload(), content_type="application/json")
+    assert response.status_code == 503
+    assert "ENABLE_ORG_BOOTSTRAP=false" in response.json()["detail"]
+    assert not OnboardingRequest.objects.exists()
+
+
+def test_api_keeps_the_request_when_temporal_is_unreachable(support, settings, temporal_env):
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:9"  # discard port: nothing listens
+    settings.TEMPORAL_CLIENT_TIMEOUT = 3
+    from temporal_bridge.client import temporal
+
+    temporal.reset()
+    response = support.post(API, payload(), content_type="application/json")
+    assert response.status_code == 503
+    assert "start it again later" in response.json()["detail"]
+    request = OnboardingRequest.objects.get()
+    assert request.bootstrap_started_at is None and request.bootstrap_attempts == 0
+
+
+def test_api_status_of_an_unknown_organization_is_404(support):
+    assert support.get(f"/api/admin/organizations/{uuid.uuid4()}/bootstrap").status_code == 404
+
+
+def test_the_openapi_schema_documents_the_bootstrap_api(support):
+    response = support.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    post = schema["paths"]["/api/admin/organizations/bootstrap"]["post"]
+    assert set(post["responses"]) >= {"202", "400", "403", "409", "503"}
+    assert "/api/admin/organizations/{organization_id}/bootstrap" in schema["paths"]
+
+
+# --- Admin --------------------------------------------------------------------------------------------------
+
+
+def make_request(**overrides) -> OnboardingRequest:
+    fields = payload(**overrides)
+    return services.onboarding_request_create(**fields)
+
+
+def changelist() -> str:
+    return reverse("admin:organizations_onboardingrequest_changelist")
+
+
+def test_the_action_asks_for_confirmation_then_starts_and_logs(support, temporal_env):
+    request = make_request()
+    form = {"action": "bootstrap_organization", "_selected_action": [request.pk]}
+    confirm = support.post(changelist(), form)
+    assert confirm.status_code == 200
+    assert b"Yes, bootstrap 1 organization" in confirm.content
+    assert OnboardingRequest.objects.get(pk=request.pk).bootstrap_started_at is None, "nothing before confirming"
+
+    done = support.post(changelist(), {**form, "confirm": "yes"}, follow=True)
+    assert b"Started 1 bootstrap" in done.content
+    request.refresh_from_db()
+    assert request.bootstrap_started_at is not None
+    assert (
+        describe_workflow(bootstrap_workflow_id(str(request.organization_id))).status == WorkflowExecutionStatus.RUNNING
+    )
+    entry = LogEntry.objects.get(object_id=str(request.pk))
+    assert entry.get_change_message() == "Started the organization bootstrap."
+
+
+def test_staff_without_the_permission_see_no_action_and_get_403(viewer, temporal_env):
+    request = make_request()
+    page = viewer.get(changelist())
+    assert page.status_code == 200
+    assert b"bootstrap_organization" not in page.content
+    status_url = reverse("admin:organizations_organization_bootstrap", args=[request.organization_id])
+    assert viewer.get(status_url).status_code == 403
+    for name in ("retry", "cancel", "recheck_dns"):
+        url = reverse(f"admin:organizations_organization_bootstrap_{name}", args=[request.organization_id])
+        assert viewer.post(url).status_code == 403
+    refused = viewer.post(
+        changelist(), {"action": "bootstrap_organization", "_selected_action": [request.pk], "confirm": "yes"}
+    )
+    assert refused.status_code in (200, 302)
+    assert OnboardingRequest.objects.get(pk=request.pk).bootstrap_started_at is None
+
+
+def test_the_action_refuses_when_bootstrapping_is_switched_off(support, settings, temporal_env):
+    settings.ENABLE_ORG_BOOTSTRAP = False
+    request = make_request()
+    form = {"action": "bootstrap_organization", "_selected_action": [request.pk], "confirm": "yes"}
+    response = support.post(changelist(), form, follow=True)
+    assert b"switched off (ENABLE_ORG_BOOTSTRAP=false)" in response.content
+    assert OnboardingRequest.objects.get(pk=request.pk).bootstrap_started_at is None
+
+
+def test_the_admin_form_checks_invitees_like_the_api(support):
+    url = reverse("admin:organizations_onboardingrequest_add")
+    form = {
+        "name": "Hillside",
+        "type": "partner",
+        "subdomain": "hillside",
+        "invitees-TOTAL_FORMS": "2",
+        "invitees-INITIAL_FORMS": "0",
+        "invitees-MIN_NUM_FORMS": "1",
+        "invitees-MAX_NUM_FORMS": "1000",
+        "invitees-0-email": "Kim@Example.test",
+        "invitees-0-role": "organization_admin",
+        "invitees-1-email": "kim@example.test",
+        "invitees-1-role": "staff",
+    }
+    response = support.post(url, form)
+    assert response.status_code == 200
+    assert b"is already invitee 1" in response.content
+    assert not OnboardingRequest.objects.exists()
+    form["invitees-1-email"] = "jo@example.test"
+    assert support.post(url, form).status_code == 302
+    created = OnboardingRequest.objects.get()
+    assert created.invitees.count() == 2 and created.created_by.username == "support"
+
+
+def test_the_status_page_shows_progress_timeline_and_temporal_link(support, local_dns, temporal_worker, mail_pipeline):
+    request = make_request()
+    with temporal_worker():
+        services.organization_bootstrap_start(request=request)
+        _wait(lambda: Organization.objects.filter(pk=request.organization_id, status="active").exists(), 60)
+        url = reverse("admin:organizations_organization_bootstrap", args=[request.organization_id])
+        page = support.get(url)
+        fragment = support.get(url, {"partial": "progress"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Active" in html and "organization.activated" in html and "organization.dns_verified" in html
+    assert f"/workflows/org-bootstrap-{request.organization_id}" in html
+    assert 'data-step="activate_organization" data-status="done"' in html
+    assert "served by the <strong>local</strong> DNS provider" in html
+    # The fragment the page re-fetches holds the progress only, not the whole admin page.
+    assert fragment.status_code == 200
+    assert b"organization.activated" in fragment.content and b"<html" not in fragment.content
+
+
+def test_cancel_from_the_status_page_is_logged(support, settings, local_dns, temporal_worker):
+    settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 120
+    request = make_request()
+    with temporal_worker():
+        services.organization_bootstrap_start(request=request)
+        _wait(lambda: Organization.objects.filter(pk=request.organization_id, dns_status="configured").exists())
+        url = reverse("admin:organizations_organization_bootstrap_cancel", args=[request.organization_id])
+        response = support.post(url, follow=True)
+        assert b"Cancellation of Lakeside Clinic requested" in response.content
+        _wait(lambda: Organization.objects.filter(pk=request.organization_id, status="failed").exists(), 60)
+    entry = LogEntry.objects.get(object_id=str(request.organization_id))
+    assert entry.get_change_message() == "Cancelled the bootstrap."
+
+
+def _wait(predicate, timeout: float = 30):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")

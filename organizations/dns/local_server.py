@@ -179,14 +179,21 @@ class LocalDnsServer:
 
     def start(self) -> None:
         """Bind both sockets (OSError if the port is taken) and start serving."""
-        udp = _UdpServer((self.address, self.port), self.zone)
-        try:
-            # With port 0 the system picks the UDP port; TCP takes the same number.
-            self.port = udp.server_address[1]
-            tcp = _TcpServer((self.address, self.port), self.zone)
-        except OSError:
-            udp.server_close()
-            raise
+        # With port 0 the system picks the UDP port and TCP takes the same number, which may be taken for
+        # TCP: then pick again.
+        for _ in range(20 if self.port == 0 else 1):
+            udp = _UdpServer((self.address, self.port), self.zone)
+            try:
+                tcp = _TcpServer((self.address, udp.server_address[1]), self.zone)
+            except OSError:
+                udp.server_close()
+                if self.port:
+                    raise
+                continue
+            break
+        else:
+            raise OSError(f"No free port for both UDP and TCP on {self.address}")
+        self.port = udp.server_address[1]
         self._servers = [udp, tcp]
         for server in self._servers:
             thread = threading.Thread(target=self._serve, args=(server,), name=f"local-dns-{type(server).__name__}")

@@ -1,4 +1,10 @@
+import asyncio
+import os
+from pathlib import Path
+
 import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
 
 # The invitation tests' real SMTP server and Celery worker, shared here.
 from tests.invitations.conftest import celery_app, celery_worker, smtp  # noqa: F401
@@ -22,3 +28,26 @@ def cloudflare(settings):
 def mail_pipeline(smtp, celery_worker):  # noqa: F811
     """Invitation emails really delivered: a Celery worker on Redis sending to an SMTP server in this process."""
     return smtp
+
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+@pytest.fixture
+def keep_history():
+    """Replay a finished bootstrap's history with the current workflow code (a determinism check on every
+    run), and with A4C_RECORD_HISTORIES=1 save it under histories/ for the replay test to check forever."""
+    from organizations.payloads import bootstrap_workflow_id
+    from organizations.workflows import OrganizationBootstrapWorkflow
+    from temporal_bridge.client import temporal
+
+    def keep(organization_id, name: str) -> WorkflowHistory:
+        workflow_id = bootstrap_workflow_id(str(organization_id))
+        history = temporal.run(lambda client: client.get_workflow_handle(workflow_id).fetch_history())
+        asyncio.run(Replayer(workflows=[OrganizationBootstrapWorkflow]).replay_workflow(history))
+        if os.environ.get("A4C_RECORD_HISTORIES"):
+            HISTORIES.mkdir(exist_ok=True)
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
+        return history
+
+    return keep

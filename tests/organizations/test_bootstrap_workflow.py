@@ -84,11 +84,14 @@ def wait_for(predicate, timeout: float = 30, message: str = "condition"):
     raise AssertionError(f"timed out waiting for {message}")
 
 
-def test_a_bootstrap_creates_configures_verifies_invites_and_activates(local_dns, temporal_worker, mail_pipeline):
+def test_a_bootstrap_creates_configures_verifies_invites_and_activates(
+    local_dns, temporal_worker, mail_pipeline, keep_history
+):
     with temporal_worker():
         request = start_bootstrap()
         result = outcome(request.organization_id)
         state = state_of(request.organization_id)
+        keep_history(request.organization_id, "happy_path")
 
     org = Organization.objects.get(pk=request.organization_id)
     assert org.status == OrganizationStatus.ACTIVE
@@ -109,13 +112,14 @@ def test_a_bootstrap_creates_configures_verifies_invites_and_activates(local_dns
         assert event.metadata["step"]
 
 
-def test_dns_configuration_failing_for_good_is_compensated(settings, temporal_worker, cloudflare):
+def test_dns_configuration_failing_for_good_is_compensated(settings, temporal_worker, cloudflare, keep_history):
     for _ in range(settings.BOOTSTRAP_DNS_CONFIGURE_MAX_ATTEMPTS):
         cloudflare.fail_next(503, 10000, "Service temporarily unavailable", method="POST")
     with temporal_worker():
         request = start_bootstrap()
         cause = failure_of(request.organization_id)
         state = state_of(request.organization_id)
+        keep_history(request.organization_id, "dns_configuration_failed")
 
     assert cause.type == "BootstrapFailed" and "configure_dns" in cause.message
     configure = next(s for s in state.steps if s.name == "configure_dns")
@@ -129,7 +133,7 @@ def test_dns_configuration_failing_for_good_is_compensated(settings, temporal_wo
     assert not cloudflare.records
 
 
-def test_dns_that_never_reaches_quorum_is_compensated(settings, local_dns, temporal_worker):
+def test_dns_that_never_reaches_quorum_is_compensated(settings, local_dns, temporal_worker, keep_history):
     # Two of three resolvers never answer: quorum 2 is out of reach.
     silent = [f"127.0.0.1:{port}" for port in _silent_udp_ports(2)]
     settings.DNS_VERIFY_RESOLVERS = [*settings.DNS_VERIFY_RESOLVERS, *silent]
@@ -139,6 +143,7 @@ def test_dns_that_never_reaches_quorum_is_compensated(settings, local_dns, tempo
         request = start_bootstrap()
         cause = failure_of(request.organization_id)
         state = state_of(request.organization_id)
+        keep_history(request.organization_id, "dns_quorum_not_reached")
 
     assert "verify_dns" in cause.message and "quorum" in cause.message
     verify = next(s for s in state.steps if s.name == "verify_dns")
@@ -158,7 +163,7 @@ def test_dns_that_never_reaches_quorum_is_compensated(settings, local_dns, tempo
     assert not Organization.objects.filter(subdomain=request.subdomain).exclude(status="failed").exists()
 
 
-def test_cancelling_a_running_bootstrap_compensates(settings, local_dns, temporal_worker):
+def test_cancelling_a_running_bootstrap_compensates(settings, local_dns, temporal_worker, keep_history):
     settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 120
     with temporal_worker():
         request = start_bootstrap()
@@ -166,6 +171,7 @@ def test_cancelling_a_running_bootstrap_compensates(settings, local_dns, tempora
         services.organization_bootstrap_cancel(organization_id=request.organization_id)
         cause = failure_of(request.organization_id)
         state = state_of(request.organization_id)
+        keep_history(request.organization_id, "cancelled")
 
     assert cause.type == "BootstrapCancelled"
     assert (
@@ -179,18 +185,21 @@ def test_cancelling_a_running_bootstrap_compensates(settings, local_dns, tempora
     assert not LocalDnsRecord.objects.filter(name=org.domain).exists()
 
 
-def test_support_can_ask_for_an_immediate_dns_check(settings, local_dns, temporal_worker, mail_pipeline):
+def test_support_can_ask_for_an_immediate_dns_check(settings, local_dns, temporal_worker, mail_pipeline, keep_history):
     settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 600
     with temporal_worker():
         request = start_bootstrap()
         wait_for(lambda: state_of(request.organization_id).current_step == "wait_for_dns_propagation", message="wait")
         services.organization_dns_recheck(organization_id=request.organization_id)
         result = outcome(request.organization_id, timeout=60)
+        keep_history(request.organization_id, "dns_recheck_signal")
     assert result.organization_id == str(request.organization_id)
     assert Organization.objects.get(pk=request.organization_id).status == OrganizationStatus.ACTIVE
 
 
-def test_a_failed_bootstrap_can_be_retried_as_a_new_run(settings, local_dns, temporal_worker, mail_pipeline):
+def test_a_failed_bootstrap_can_be_retried_as_a_new_run(
+    settings, local_dns, temporal_worker, mail_pipeline, keep_history
+):
     good_resolvers = list(settings.DNS_VERIFY_RESOLVERS)
     settings.DNS_VERIFY_RESOLVERS = [f"127.0.0.1:{port}" for port in _silent_udp_ports(1)]
     settings.DNS_VERIFY_TIMEOUT = 0.3
@@ -202,6 +211,7 @@ def test_a_failed_bootstrap_can_be_retried_as_a_new_run(settings, local_dns, tem
         started = services.organization_bootstrap_retry(organization_id=request.organization_id)
         result = outcome(request.organization_id)
         second_run = describe_workflow(bootstrap_workflow_id(str(request.organization_id))).run_id
+        keep_history(request.organization_id, "retried_run")
 
     assert started.attempt == 2 and second_run != first_run
     assert result.organization_id == str(request.organization_id)

@@ -64,3 +64,12 @@ def local_dns(settings):
     settings.DNS_VERIFY_QUORUM = 1
     yield server
     server.stop()
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium page factory (Debian's chromium through Playwright)."""
+    from tests.support.browser import chromium
+
+    with chromium() as instance:
+        yield instance

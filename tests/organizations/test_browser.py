@@ -1,0 +1,56 @@
+"""A support person in a real browser: logs into the admin, asks for an organization, runs the
+"Bootstrap organization" action and watches the status page until the organization is active."""
+
+import re
+import uuid
+
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from organizations.models import OnboardingRequest, Organization
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+
+def test_support_bootstraps_an_organization_from_the_admin(
+    live_server, browser, local_dns, temporal_worker, mail_pipeline
+):
+    password = "a-long-password-" + uuid.uuid4().hex
+    user = User.objects.create_user("support", "support@example.test", password, is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="organizations"))
+    subdomain = f"harbor-{uuid.uuid4().hex[:6]}"
+
+    with temporal_worker():
+        page = browser.new_page()
+        page.goto(f"{live_server.url}/admin/")
+        page.fill("#id_username", "support")
+        page.fill("#id_password", password)
+        page.click("input[type=submit]")
+        page.wait_for_selector("#site-name")
+
+        page.goto(f"{live_server.url}/admin/organizations/onboardingrequest/add/")
+        page.fill("#id_name", "Harbor Family Health")
+        page.select_option("#id_type", "provider")
+        page.fill("#id_subdomain", subdomain)
+        page.fill("#id_invitees-0-email", "robin@example.test")
+        page.fill("#id_invitees-0-first_name", "Robin")
+        page.select_option("#id_invitees-0-role", "organization_admin")
+        page.click("input[name=_save]")
+        page.wait_for_selector("text=was added successfully")
+
+        page.check("input[name=_selected_action]")
+        page.select_option("select[name=action]", "bootstrap_organization")
+        page.click("button[name=index]")
+        page.wait_for_selector("text=Yes, bootstrap 1 organization")
+        page.click("text=Yes, bootstrap 1 organization")
+        page.wait_for_selector("text=Started 1 bootstrap")
+
+        request = OnboardingRequest.objects.get(subdomain=subdomain)
+        page.click(f"a[href*='{request.organization_id}/bootstrap/']")
+        # The status page refreshes itself; no reloads from the test.
+        page.wait_for_selector('tr[data-step="activate_organization"][data-status="done"]', timeout=60_000)
+        heading = page.inner_text("#bootstrap-progress")
+
+    assert re.search(r"\bActive\b", heading)
+    assert "organization.activated" in heading
+    assert Organization.objects.get(pk=request.organization_id).status == "active"

@@ -44,17 +44,20 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
 }
 
 
-def private(view):
-    """No Referer leaves these pages (the URL may have carried the token) and nothing is cached."""
+def private(policy: str):
+    """Nothing here is cached, and a Referer never carries these URLs elsewhere."""
 
-    @functools.wraps(view)
-    def wrapped(request, *args, **kwargs):
-        response = view(request, *args, **kwargs)
-        response["Referrer-Policy"] = "no-referrer"
-        response["Cache-Control"] = "no-store"
-        return response
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            response = view(request, *args, **kwargs)
+            response["Referrer-Policy"] = policy
+            response["Cache-Control"] = "no-store"
+            return response
 
-    return wrapped
+        return wrapped
+
+    return decorator
 
 
 def _problem(request: HttpRequest, state: str) -> HttpResponse:
@@ -72,7 +75,8 @@ def _too_many(request: HttpRequest) -> HttpResponse:
     return render(request, "invitations/problem.html", context, status=429)
 
 
-@private
+# The URL with the token: no Referer at all from it.
+@private("no-referrer")
 @require_GET
 def accept_token(request: HttpRequest, token: str) -> HttpResponse:
     if not attempt_allowed(request):
@@ -127,7 +131,9 @@ def _keep_invitation(request: HttpRequest, change) -> None:
         request.session[SESSION_KEY] = kept
 
 
-@private
+# Tokenless pages: same-origin, because under no-referrer browsers send "Origin: null" with the form's POST,
+# which Django's CSRF origin check rightly refuses; no Referer still leaves for another site.
+@private("same-origin")
 @require_http_methods(["GET", "POST"])
 def accept(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and not attempt_allowed(request):

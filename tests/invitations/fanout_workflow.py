@@ -42,6 +42,9 @@ class FanOutResult:
     missing: list[str] = field(default_factory=list)
     signals: int = 0
     revoked: int = 0
+    # Workflow time when the invitations existed and when the last report came (for the benchmark).
+    generated_at: str = ""
+    finished_at: str = ""
 
 
 @workflow.defn(name=FANOUT_WORKFLOW)
@@ -64,6 +67,7 @@ class FanOutWorkflow:
             **options,
         )
         self.expected = set(generated.invitation_ids)
+        generated_at = workflow.now().isoformat()
         await workflow.execute_activity(
             Activity.ENQUEUE_EMAILS,
             EnqueueInvitationEmailsInput(params.organization_id, generated.invitation_ids, workflow.info().workflow_id),
@@ -80,6 +84,8 @@ class FanOutWorkflow:
             failed=sorted(i for i, r in self.reports.items() if r.status != "sent"),
             missing=sorted(self.expected - self.reports.keys()),
             signals=self.signals,
+            generated_at=generated_at,
+            finished_at=workflow.now().isoformat(),
         )
         if params.revoke_after:
             revoked = await workflow.execute_activity(

@@ -37,7 +37,7 @@ def test_emails_arrive_and_the_link_from_the_email_creates_the_account(organizat
     assert moved.status_code == 302 and moved["Location"] == "/invitations/accept/"
     assert moved["Referrer-Policy"] == "no-referrer"
     landing = browser.get("/invitations/accept/")
-    assert landing.status_code == 200 and landing["Referrer-Policy"] == "no-referrer"
+    assert landing.status_code == 200 and landing["Referrer-Policy"] == "same-origin"
     assert b"Harbor Health" in landing.content and b"Organization admin" in landing.content
     assert token.encode() not in landing.content
 

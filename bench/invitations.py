@@ -1,0 +1,362 @@
+"""Invitations benchmark: the email fan-out end to end, and the acceptance landing page under load.
+
+Run from the repository root:
+
+    .venv/bin/python bench/invitations.py [--invitations 1000] [--seconds 8]
+
+It creates the PostgreSQL database `a4c_bench_invitations` (127.0.0.1:5432, user postgres, trust auth),
+dropping a leftover first, migrates it, starts a Temporal dev server (WAL pragmas), a Temporal worker
+(`manage.py run_temporal_worker`), a Celery worker (`celery -A a4c worker --pool threads --concurrency 16`,
+as the README deploys it) on Redis database 13 (emptied first), an aiosmtpd SMTP sink in this process, and
+gunicorn; measures; stops everything, drops the database and prints ONE JSON line on stdout (progress on stderr).
+
+- `fanout_emails_per_s`: a workflow runs the invitation activities as the bootstrap does (the test
+  workflow `tests/invitations/fanout_workflow.py`): `invitations.generate` for N invitees, then
+  `invitations.enqueue_emails`, then waits until every invitation's DeliveryReport signal has arrived. The
+  figure is N / (last report − invitations generated), in workflow time: enqueueing, N Celery tasks each
+  issuing a token, rendering, sending over SMTP and recording the delivery and its events, and N signals.
+  `fanout_total_s` also counts generating the invitations and starting their lifecycle workflows.
+- `smtplib_emails_per_s` (baseline): a plain loop in this process sending N messages of the same size with
+  `smtplib` to the same sink, one connection per message as Django's SMTP mailer opens for each `send()`.
+- `landing_rps` / `landing_p99_ms`: GET /invitations/accept/ (the landing page: session read, token and
+  invitation look-up, template) with a session holding a valid invitation, by 32 concurrent keep-alive
+  clients for `--seconds`, on gunicorn (gthread, 2×cores+1 workers × 4 threads, no access log).
+  `bare_rps` / `bare_p99_ms` (baseline): a view returning "ok" through the same middleware on the same
+  server. Targets: fanout >= 100 emails/s and >= 0.5× smtplib; landing >= 0.7× bare, p99 < 50 ms.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DB_NAME = "a4c_bench_invitations"
+SERVER_URL = "postgres://postgres@127.0.0.1:5432"
+REDIS_DB = 13
+CLIENTS = 32
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", f"{SERVER_URL}/postgres", "-q", "-c", sql], check=True, capture_output=True)
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.count += 1
+        return "250 OK"
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+async def _load(port: int, path: str, cookie: str, seconds: float, warmup: float = 1.0):
+    request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\nConnection: keep-alive\r\n\r\n").encode()
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    start = time.monotonic()
+    measure_from, stop_at = start + warmup, start + warmup + seconds
+
+    async def client():
+        reader = writer = None
+        while time.monotonic() < stop_at:
+            if writer is None:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            began = time.monotonic()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split()[1])
+            length = next(int(v) for k, _, v in (h.partition(":") for h in lines[1:]) if k.lower() == "content-length")
+            await reader.readexactly(length)
+            done = time.monotonic()
+            if began >= measure_from:
+                latencies.append(done - began)
+                statuses[status] = statuses.get(status, 0) + 1
+            if any(h.lower() == "connection: close" for h in lines):
+                writer.close()
+                reader = writer = None
+
+    await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    latencies.sort()
+    return {
+        "rps": round(len(latencies) / seconds, 1),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
+        "statuses": statuses,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--invitations", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+
+    from aiosmtpd.controller import Controller
+
+    sink = Sink()
+    smtp_port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+
+    from temporal_bridge.testing import dev_server
+
+    prefix = f"bench{uuid.uuid4().hex[:8]}-"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "a4c.settings",
+        "DATABASE_URL": f"{SERVER_URL}/{DB_NAME}",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "bench-only-not-a-secret",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "INVITATION_BASE_URL": "https://onboarding.bench.invalid",
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+        "TEMPORAL_TASK_QUEUE_PREFIX": prefix,
+        "TEMPORAL_WORKER_MODULES": "bench.invitations_fanout",
+        "LOG_LEVEL": "WARNING",
+    }
+    import redis
+
+    redis.Redis(db=REDIS_DB).flushdb()  # the benchmark's own database: leftovers of an interrupted run
+    psql(f"DROP DATABASE IF EXISTS {DB_NAME}")
+    psql(f"CREATE DATABASE {DB_NAME}")
+    processes: list[subprocess.Popen] = []
+    temporal_cm = dev_server("var/bench-invitations-temporal.sqlite")
+    try:
+        Path("var").mkdir(exist_ok=True)
+        Path("var/bench-invitations-temporal.sqlite").unlink(missing_ok=True)
+        address = temporal_cm.__enter__()
+        env["TEMPORAL_ADDRESS"] = address
+        os.environ.update({k: v for k, v in env.items() if k not in os.environ or k != "PATH"})
+        py = sys.executable
+        subprocess.run([py, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        log("migrated; starting workers")
+        processes.append(
+            subprocess.Popen(
+                [py, "manage.py", "run_temporal_worker", "--task-queue", "bootstrap", "--task-queue", "users"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
+        )
+        processes.append(
+            subprocess.Popen(
+                [
+                    py,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "a4c",
+                    "worker",
+                    "--pool",
+                    "threads",
+                    "--concurrency",
+                    "16",
+                    "--loglevel",
+                    "WARNING",
+                    "--without-mingle",
+                    "--without-gossip",
+                    "--without-heartbeat",
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+        )
+        import django
+
+        django.setup()
+        fanout = measure_fanout(args.invitations)
+        baseline = measure_smtplib(smtp_port, args.invitations)
+        web = measure_web(env, args.seconds)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        try:
+            temporal_cm.__exit__(None, None, None)
+        except Exception as exc:  # noqa: BLE001
+            log(f"temporal shutdown: {exc}")
+        controller.stop()
+        from django.db import connections
+
+        connections.close_all()
+        psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+    result = {
+        "benchmark": "invitations",
+        "invitations": args.invitations,
+        "fanout_emails_per_s": fanout["emails_per_s"],
+        "fanout_total_s": fanout["total_s"],
+        "fanout_counted": fanout["counted"],
+        "smtplib_emails_per_s": baseline,
+        "fanout_vs_smtplib": round(fanout["emails_per_s"] / baseline, 2),
+        "landing_rps": web["landing"]["rps"],
+        "landing_p50_ms": web["landing"]["p50_ms"],
+        "landing_p99_ms": web["landing"]["p99_ms"],
+        "bare_rps": web["bare"]["rps"],
+        "bare_p99_ms": web["bare"]["p99_ms"],
+        "landing_vs_bare": round(web["landing"]["rps"] / web["bare"]["rps"], 2),
+        "concurrency": CLIENTS,
+        "targets": {"fanout_emails_per_s": 100, "fanout_vs_smtplib": 0.5, "landing_vs_bare": 0.7, "landing_p99_ms": 50},
+    }
+    print(json.dumps(result))
+
+
+def measure_fanout(n: int) -> dict:
+    from eventstore.catalogue import EventType, StreamType
+    from eventstore.events import NewEvent
+    from eventstore.services import events_append
+    from invitations.payloads import Invitee
+    from temporal_bridge.client import start_workflow_rollback_unsafe, temporal
+    from tests.invitations.fanout_workflow import FANOUT_WORKFLOW, FanOutInput, FanOutResult
+
+    org_id = str(uuid.uuid4())
+    events_append(
+        stream_type=StreamType.ORGANIZATION,
+        stream_id=org_id,
+        events=[
+            NewEvent(
+                EventType.ORGANIZATION_CREATED,
+                {
+                    "name": "Bench Health",
+                    "type": "provider",
+                    "subdomain": "bench",
+                    "domain": "bench.a4c.test",
+                    "parent_id": None,
+                },
+            )
+        ],
+        expected_version=0,
+    )
+    workflow_id = f"bench-fanout-{org_id}"
+    log(f"fan-out of {n} invitations")
+    began = time.monotonic()
+    start_workflow_rollback_unsafe(
+        FANOUT_WORKFLOW,
+        FanOutInput(org_id, [Invitee(f"person{i:05d}@example.org") for i in range(n)], results_timeout=900),
+        id=workflow_id,
+        queue="bootstrap",
+    )
+
+    async def wait(client):
+        return await client.get_workflow_handle(workflow_id, result_type=FanOutResult).result()
+
+    result = temporal.run(wait, timeout=1200)
+    total = time.monotonic() - began
+    span = (datetime.fromisoformat(result.finished_at) - datetime.fromisoformat(result.generated_at)).total_seconds()
+    counted = len(result.sent)
+    from django.db.models import Max, Min
+
+    from invitations.models import InvitationDelivery
+
+    spans = InvitationDelivery.objects.aggregate(
+        queued=Min("queued_at"), first=Min("sent_at"), last=Max("sent_at"), reported=Max("reported_at")
+    )
+    log("deliveries: " + ", ".join(f"{k} {v:%H:%M:%S.%f}" for k, v in spans.items()))
+    missing = len(result.missing)
+    log(f"fan-out: {counted} sent, {len(result.failed)} failed, {missing} missing; {span:.1f}s, {total:.1f}s in all")
+    return {"emails_per_s": round(n / span, 1), "total_s": round(total, 1), "counted": counted}
+
+
+def measure_smtplib(port: int, n: int) -> float:
+    body = ("x" * 70 + "\r\n") * 40  # about the size of a rendered invitation (text and HTML parts)
+    message = f"From: no-reply@localhost\r\nTo: someone@example.org\r\nSubject: Invitation\r\n\r\n{body}"
+    began = time.monotonic()
+    for i in range(n):
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            client.sendmail("no-reply@localhost", [f"person{i:05d}@example.org"], message)
+    rate = n / (time.monotonic() - began)
+    log(f"smtplib loop: {rate:.1f} emails/s")
+    return round(rate, 1)
+
+
+def measure_web(env: dict, seconds: float) -> dict:
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from invitations.models import InvitationToken
+
+    selector = InvitationToken.objects.values_list("selector", flat=True).first()
+    session = SessionStore()
+    session["invitation"] = {"selector": selector}
+    session.create()
+    cookie = f"sessionid={session.session_key}"
+    port = free_port()
+    workers = 2 * (os.cpu_count() or 1) + 1
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "a4c.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "bench.invitations_site"},
+    )
+    try:
+        wait_port(port)
+        results = {}
+        # Alternate, so background load on the machine hits both alike; keep each one's better run.
+        for name, path in [("bare", "/bench/bare/"), ("landing", "/invitations/accept/")] * 2:
+            run = asyncio.run(_load(port, path, cookie, seconds))
+            log(f"{name}: {run}")
+            if name not in results or run["rps"] > results[name]["rps"]:
+                results[name] = run
+        assert set(results["landing"]["statuses"]) == {200}, results["landing"]["statuses"]
+        return results
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

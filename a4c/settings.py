@@ -135,6 +135,9 @@ MAILERS = {
         | ({"timeout": env.int("EMAIL_TIMEOUT", default=10)} if "smtp" in _email["EMAIL_BACKEND"] else {}),
     }
 }
+if "file_path" in MAILERS["default"]["OPTIONS"]:
+    # django-environ drops the leading slash of filemail:///var/mail: such paths are relative to the project.
+    MAILERS["default"]["OPTIONS"]["file_path"] = str(BASE_DIR / MAILERS["default"]["OPTIONS"]["file_path"])
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="A4C Onboarding <no-reply@localhost>")
 
 # --- REST API ---------------------------------------------------------------------------------------------

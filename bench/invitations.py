@@ -81,7 +81,23 @@ def wait_port(port: int, timeout: float = 60) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-async def _load(port: int, path: str, cookie: str, seconds: float, warmup: float = 1.0):
+def wait_ready(url: str, timeout: float = 120) -> None:
+    """The master listens before its workers have loaded Django: wait for real answers."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} never answered")
+
+
+async def _load(port: int, path: str, cookie: str, seconds: float, warmup: float = 2.0):
     request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\nConnection: keep-alive\r\n\r\n").encode()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -344,6 +360,7 @@ def measure_web(env: dict, seconds: float) -> dict:
     )
     try:
         wait_port(port)
+        wait_ready(f"http://127.0.0.1:{port}/bench/bare/")
         results = {}
         # Alternate, so background load on the machine hits both alike; keep each one's better run.
         for name, path in [("bare", "/bench/bare/"), ("landing", "/invitations/accept/")] * 2:

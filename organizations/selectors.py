@@ -52,7 +52,9 @@ class BootstrapStatus:
 
     @property
     def can_retry(self) -> bool:
-        return not self.running and self.organization is not None and self.organization.status == "failed"
+        if self.organization is None:  # the first step failed before anything was created
+            return self.workflow_status in ("FAILED", "CANCELED", "TERMINATED", "TIMED_OUT")
+        return not self.running and self.organization.status == "failed"
 
     @property
     def can_cancel(self) -> bool:

@@ -14,7 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from eventstore.catalogue import EventType, StreamType
 from eventstore.events import EventMetadata, NewEvent
@@ -24,6 +26,7 @@ from invitations.payloads import Invitee
 from temporal_bridge.client import (
     TemporalUnavailable,
     cancel_workflow,
+    describe_workflow,
     signal_workflow_rollback_unsafe,
     start_workflow_rollback_unsafe,
 )
@@ -59,6 +62,15 @@ from .validation import (
 )
 
 log = logging.getLogger(__name__)
+
+UNSUCCESSFUL_ENDS = frozenset(
+    {
+        WorkflowExecutionStatus.FAILED,
+        WorkflowExecutionStatus.CANCELED,
+        WorkflowExecutionStatus.TERMINATED,
+        WorkflowExecutionStatus.TIMED_OUT,
+    }
+)
 
 
 class BootstrapDisabled(RuntimeError):
@@ -230,15 +242,30 @@ def organization_bootstrap_retry(*, organization_id, started_by=None) -> Bootstr
     with transaction.atomic():
         request = OnboardingRequest.objects.select_for_update().get(organization_id=organization_id)
         organization = Organization.objects.filter(pk=organization_id).first()
-        if organization is None or organization.status != OrganizationStatus.FAILED:
-            state = organization.status if organization else "not created yet"
-            raise BootstrapConflict(f"Only a failed bootstrap can be retried; this organization is {state}.")
+        if organization is None:
+            # The first step itself failed (say, the subdomain was taken a moment earlier): nothing was
+            # created, and the run's own status tells whether it is over.
+            if request.bootstrap_started_at is None or not _run_ended_unsuccessfully(organization_id):
+                raise BootstrapConflict("Only a failed bootstrap can be retried; this one has not failed.")
+        elif organization.status != OrganizationStatus.FAILED:
+            raise BootstrapConflict(
+                f"Only a failed bootstrap can be retried; this organization is {organization.status}."
+            )
         check_subdomain_available(request.subdomain, exclude_id=organization_id)
         invitees = list(request.invitees.values("email", "first_name", "last_name", "role"))
-        request.bootstrap_attempts = max(request.bootstrap_attempts, organization.bootstrap_attempt) + 1
+        previous = organization.bootstrap_attempt if organization else 0
+        request.bootstrap_attempts = max(request.bootstrap_attempts, previous) + 1
         request.save(update_fields=["bootstrap_attempts"])
         workflow_id = _start_on_commit(request, _bootstrap_input(request, invitees, attempt=request.bootstrap_attempts))
     return BootstrapStarted(request.organization_id, workflow_id, request.bootstrap_attempts)
+
+
+def _run_ended_unsuccessfully(organization_id) -> bool:
+    try:
+        status = describe_workflow(bootstrap_workflow_id(str(organization_id))).status
+    except RPCError:
+        return False
+    return status in UNSUCCESSFUL_ENDS
 
 
 def organization_bootstrap_cancel(*, organization_id) -> None:

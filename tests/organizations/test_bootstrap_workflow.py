@@ -226,6 +226,41 @@ def test_a_failed_bootstrap_can_be_retried_as_a_new_run(
     ]
 
 
+def test_two_bootstraps_racing_for_one_subdomain_leave_one_winner(
+    settings, local_dns, temporal_env, temporal_worker, mail_pipeline
+):
+    settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 120
+    subdomain = f"race-{uuid.uuid4().hex[:8]}"
+    invitees = [{"email": "ray@example.test", "role": "organization_admin"}]
+    # Both pass validation and both start before any worker runs: nothing holds the subdomain yet.
+    first = services.onboarding_request_create(name="First", type="provider", subdomain=subdomain, invitees=invitees)
+    second = services.onboarding_request_create(name="Second", type="partner", subdomain=subdomain, invitees=invitees)
+    services.organization_bootstrap_start(request=first)
+    services.organization_bootstrap_start(request=second)
+    with temporal_worker():
+        ended = wait_for(
+            lambda: [r for r in (first, second) if _status(r) == WorkflowExecutionStatus.FAILED], message="a loser"
+        )
+        (loser,) = ended
+        winner = second if loser is first else first
+        assert "taken by another organization" in failure_of(loser.organization_id).message
+        assert not Organization.objects.filter(pk=loser.organization_id).exists()
+        assert Organization.objects.get(subdomain=subdomain).pk == winner.organization_id
+
+        # Once the winner is cancelled the subdomain is free, and the loser's bootstrap can be retried.
+        services.organization_bootstrap_cancel(organization_id=winner.organization_id)
+        failure_of(winner.organization_id)
+        settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 0
+        started = services.organization_bootstrap_retry(organization_id=loser.organization_id)
+        outcome(loser.organization_id)
+    assert started.attempt == 2
+    assert Organization.objects.get(pk=loser.organization_id).status == OrganizationStatus.ACTIVE
+
+
+def _status(request) -> WorkflowExecutionStatus:
+    return describe_workflow(bootstrap_workflow_id(str(request.organization_id))).status
+
+
 def test_an_organization_is_never_bootstrapped_twice(local_dns, temporal_env):
     request = start_bootstrap()
     with pytest.raises(services.BootstrapConflict, match="already started"):

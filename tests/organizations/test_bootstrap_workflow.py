@@ -273,20 +273,23 @@ def test_an_organization_is_never_bootstrapped_twice(local_dns, temporal_env):
 
 
 def test_the_worker_killed_during_the_propagation_wait_resumes_with_each_event_once(
-    settings, local_dns, temporal_env, mail_pipeline
+    settings, local_dns, temporal_env, mail_pipeline, tmp_path
 ):
     settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 4
     request = start_bootstrap()
-    worker = _worker_process(settings)
+    log = tmp_path / "worker.log"
+    worker = _worker_process(settings, log)
     try:
         wait_for(
-            lambda: "organization.dns_configured" in org_events(request.organization_id), timeout=60, message="DNS"
+            lambda: "organization.dns_configured" in org_events(request.organization_id),
+            timeout=120,
+            message=f"DNS to be configured; worker output:\n{_tail(log)}",
         )
         worker.send_signal(signal.SIGKILL)  # no drain, no goodbye: a crash
         worker.wait(timeout=30)
         time.sleep(settings.BOOTSTRAP_DNS_PROPAGATION_WAIT + 1)  # the timer fires while no worker runs
-        worker = _worker_process(settings)
-        result = outcome(request.organization_id)
+        worker = _worker_process(settings, log)
+        result = outcome(request.organization_id, timeout=120)
     finally:
         worker.terminate()
         worker.wait(timeout=60)
@@ -331,7 +334,11 @@ def _silent_udp_ports(count: int) -> list[int]:
 _SILENT: list = []
 
 
-def _worker_process(settings) -> subprocess.Popen:
+def _tail(path: Path) -> str:
+    return path.read_text()[-3000:] if path.exists() else "(no output)"
+
+
+def _worker_process(settings, log: Path) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -346,8 +353,8 @@ def _worker_process(settings) -> subprocess.Popen:
         [sys.executable, "manage.py", "run_temporal_worker", "--shutdown-timeout", "5"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log.open("a"),
+        stderr=subprocess.STDOUT,
     )
 
 

@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from invitations.models import Invitation, Membership
 from temporal_bridge.client import TemporalUnavailable
 
 from . import selectors, services
@@ -27,6 +28,31 @@ def _status_url(organization_id) -> str:
     return reverse("admin:organizations_organization_bootstrap", args=[organization_id])
 
 
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class MembershipInline(_ReadOnlyInline):
+    model = Membership
+    verbose_name_plural = "members"
+    fields = readonly_fields = ["user", "role", "granted_at"]
+    ordering = ["granted_at"]
+
+
+class InvitationInline(_ReadOnlyInline):
+    model = Invitation
+    fields = readonly_fields = ["email", "role", "status", "email_status", "emails_sent", "expires_at"]
+    ordering = ["-created_at"]
+
+
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     """Organizations are a projection of events: browsable here, changed only through workflows."""
@@ -37,6 +63,7 @@ class OrganizationAdmin(admin.ModelAdmin):
     list_select_related = ["parent"]
     ordering = ["-created_at"]
     readonly_fields = [f.name for f in Organization._meta.fields]
+    inlines = [MembershipInline, InvitationInline]
 
     @admin.display(description="DNS", ordering="dns_status")
     def dns(self, obj: Organization) -> str:

@@ -278,3 +278,34 @@ def _wait(predicate, timeout: float = 30):
             return
         time.sleep(0.1)
     raise AssertionError("timed out")
+
+
+def test_the_organization_page_lists_its_members_and_invitations(client, local_dns, temporal_worker, mail_pipeline):
+    from django.contrib.auth.models import User as Account
+
+    from invitations.models import Invitation
+
+    admin_user = Account.objects.create_superuser("root", "root@example.test", "pw-" + uuid.uuid4().hex)
+    client.force_login(admin_user)
+    request = services.onboarding_request_create(
+        **payload(
+            invitees=[
+                {"email": "first@example.test", "role": "organization_admin"},
+                {"email": "second@example.test", "role": "clinician"},
+            ]
+        )
+    )
+    with temporal_worker():
+        services.organization_bootstrap_start(request=request)
+        _wait(lambda: Organization.objects.filter(pk=request.organization_id, status="active").exists(), 60)
+    member = Account.objects.create_user("first", "first@example.test", "pw-" + uuid.uuid4().hex)
+    from invitations import services as invitation_services
+
+    invitation = Invitation.objects.get(email="first@example.test")
+    invitation_services.invitation_accept(selector=invitation.tokens.latest("issued_at").selector, user=member)
+
+    page = client.get(reverse("admin:organizations_organization_change", args=[request.organization_id]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Members" in html and "first" in html
+    assert "second@example.test" in html and "Pending" in html

@@ -3,6 +3,7 @@
 import json
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from typing import Final
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -27,12 +28,16 @@ ANY: Final = _Any()
 # Key of the transaction-scoped advisory lock every append takes on PostgreSQL (arbitrary, fixed).
 APPEND_LOCK_KEY: Final = 0x41_34_43_45  # "A4CE"
 MAX_BATCH: Final = 1000
+# Events a rebuild reads and applies at a time: larger batches write each projection row fewer times (an
+# organization's events spread over several batches cost an UPDATE per batch), 20,000 events stay a few tens of MB.
+REBUILD_BATCH_SIZE: Final = 20_000
 
 _KNOWN_EVENT_TYPES = frozenset(EventType)
 _KNOWN_STREAM_TYPES = frozenset(StreamType)
 
 
-def _validate(stream_type: str, stream_id: str, events: Sequence[NewEvent]) -> None:
+def _validate(stream_type: str, stream_id: str, events: Sequence[NewEvent]) -> list[str]:
+    """Refuse a malformed batch; returns the events' payloads as JSON (encoded once, for the check and the insert)."""
     if stream_type not in _KNOWN_STREAM_TYPES:
         raise InvalidEventError(f"Unknown stream type {stream_type!r}; add it to eventstore.catalogue.StreamType.")
     if not stream_id or len(stream_id) > 64:
@@ -44,6 +49,7 @@ def _validate(stream_type: str, stream_id: str, events: Sequence[NewEvent]) -> N
     keys = [e.idempotency_key for e in events if e.idempotency_key is not None]
     if len(keys) != len(set(keys)):
         raise InvalidEventError("Two events in one batch share an idempotency key.")
+    payloads = []
     for event in events:
         if not EVENT_TYPE_PATTERN.match(event.event_type) or event.event_type not in _KNOWN_EVENT_TYPES:
             raise InvalidEventError(
@@ -52,11 +58,20 @@ def _validate(stream_type: str, stream_id: str, events: Sequence[NewEvent]) -> N
         if not isinstance(event.data, dict):
             raise InvalidEventError(f"Event data must be a JSON object, not {type(event.data).__name__}.")
         try:
-            json.dumps(event.data, allow_nan=False)
+            payloads.append(json.dumps(event.data, allow_nan=False))
         except (TypeError, ValueError) as exc:
             raise InvalidEventError(f"Event data of {event.event_type} is not plain JSON: {exc}") from None
         if event.idempotency_key is not None and not 0 < len(event.idempotency_key) <= 255:
             raise InvalidEventError("An idempotency key must be 1 to 255 characters.")
+    return payloads
+
+
+_METADATA_FIELDS = tuple(f.name for f in fields(EventMetadata))
+
+
+def _metadata_json(metadata: EventMetadata) -> dict:
+    # EventMetadata.to_json() without dataclasses.asdict's recursive copy, a noticeable part of a single append.
+    return {name: value for name in _METADATA_FIELDS if (value := getattr(metadata, name)) not in ("", 0, None)}
 
 
 def _same_event(stored: RecordedEvent, stream_type: str, stream_id: str, new: NewEvent) -> str | None:
@@ -88,11 +103,21 @@ def _replayed(stream_type: str, stream_id: str, events: Sequence[NewEvent], usin
     return [stored[e.idempotency_key] for e in events]
 
 
-def _insert_sql(vendor: str, rows: int) -> str:
-    # Only placeholders are interpolated (one group per row); every value travels as a parameter.
+def _insert_sql(vendor: str, rows: int, keys: int) -> str:
+    """One statement that checks the expected version and the idempotency keys, and inserts the batch.
+
+    It inserts nothing if the stream is elsewhere or any key is already stored; the caller then tells a retry
+    from a conflict. Only placeholders are interpolated (one group per row and per key); values are parameters.
+    """
     columns = (
         "event_id, stream_type, stream_id, stream_version, event_type, schema_version, data, metadata, "
         "correlation_id, workflow_id, idempotency_key, created_at, created_by_id"
+    )
+    # Checking the keys in the statement saves every append the SELECT of a separate replay check.
+    stored_keys = (
+        f"AND NOT EXISTS (SELECT 1 FROM eventstore_event WHERE idempotency_key IN ({', '.join(['%s'] * keys)})) "  # noqa: S608
+        if keys
+        else ""
     )
     if vendor == "postgresql":
         values = ", ".join(["(%s, %s::int, %s, %s::int, %s, %s)"] * rows)
@@ -103,7 +128,7 @@ def _insert_sql(vendor: str, rows: int) -> str:
             f"FROM (VALUES {values}) AS v(id, n, type, sv, data, key) "
             "CROSS JOIN (SELECT coalesce(max(stream_version), 0) AS version FROM eventstore_event "
             "WHERE stream_type = %s AND stream_id = %s) AS cur "
-            "WHERE %s::int IS NULL OR cur.version = %s::int "
+            f"WHERE (%s::int IS NULL OR cur.version = %s::int) {stored_keys}"
             "ON CONFLICT DO NOTHING RETURNING position, stream_version"
         )
     values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * rows)
@@ -114,9 +139,12 @@ def _insert_sql(vendor: str, rows: int) -> str:
         f"FROM (VALUES {values}) AS v "
         "CROSS JOIN (SELECT coalesce(max(stream_version), 0) AS version FROM eventstore_event "
         "WHERE stream_type = %s AND stream_id = %s) AS cur "
-        "WHERE %s IS NULL OR cur.version = %s "
+        f"WHERE (%s IS NULL OR cur.version = %s) {stored_keys}"
         "ON CONFLICT DO NOTHING RETURNING position, stream_version"
     )
+
+
+_LOCK_SQL: Final = "SELECT pg_advisory_xact_lock(%s)"
 
 
 def _take_append_lock(using: str) -> None:
@@ -125,7 +153,26 @@ def _take_append_lock(using: str) -> None:
         # Held until commit: positions are drawn and committed one writer at a time, so they become
         # visible in increasing order. SQLite gets the same from its single write lock.
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+            cursor.execute(_LOCK_SQL, [APPEND_LOCK_KEY])
+
+
+def _locked_insert(cursor, connection, sql: str, params: list) -> list[tuple[int, int]]:
+    """Take the append lock (PostgreSQL), then run the insert; returns the inserted (position, stream_version)."""
+    if connection.vendor != "postgresql":
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3  # imported here: SQLite needs no driver
+
+    if not is_psycopg3 or connection.settings_dict["OPTIONS"].get("server_side_binding") is True:
+        cursor.execute(_LOCK_SQL, [APPEND_LOCK_KEY])
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    # One round trip for both: with Django's client-side binding this is a simple query, whose statements run in
+    # order, each with its own snapshot. The INSERT's snapshot is taken once the lock is granted, so it sees every
+    # append committed before (expected_version=ANY and the key check stay exact) and draws positions under it.
+    cursor.execute(f"{_LOCK_SQL}; {sql}", [APPEND_LOCK_KEY, *params])
+    cursor.nextset()
+    return cursor.fetchall()
 
 
 def events_append(
@@ -145,19 +192,15 @@ def events_append(
     appended before come back as stored, without writing again.
     """
     stream_id = str(stream_id)
-    _validate(stream_type, stream_id, events)
+    payloads = _validate(stream_type, stream_id, events)
     metadata = metadata or EventMetadata()
     expected = None if expected_version is ANY else int(expected_version)
 
     with transaction.atomic(using=using):
-        if (stored := _replayed(stream_type, stream_id, events, using)) is not None:
-            return stored
-        _take_append_lock(using)
         connection = connections[using]
         created_at = timezone.now()
         event_ids = [uuid.uuid4() for _ in events]
-        payloads = [json.dumps(e.data) for e in events]
-        meta_json = metadata.to_json()
+        meta_json = _metadata_json(metadata)
         correlation_id = str(meta_json.pop("correlation_id", ""))
         workflow_id = str(meta_json.pop("workflow_id", ""))
         id_field, at_field = Event._meta.get_field("event_id"), Event._meta.get_field("created_at")
@@ -180,14 +223,15 @@ def events_append(
                 payload,
                 event.idempotency_key,
             ]
-        params += [stream_type, stream_id, expected, expected]
+        keys = [e.idempotency_key for e in events if e.idempotency_key is not None]
+        params += [stream_type, stream_id, expected, expected, *keys]
         with connection.cursor() as cursor:
-            cursor.execute(_insert_sql(connection.vendor, len(events)), params)
-            inserted = {version: position for position, version in cursor.fetchall()}
+            rows = _locked_insert(cursor, connection, _insert_sql(connection.vendor, len(events), len(keys)), params)
+            inserted = {version: position for position, version in rows}
 
         if len(inserted) != len(events):
-            # A concurrent writer got there first. If it wrote this very batch (same keys), that is a retry.
-            if (stored := _replayed(stream_type, stream_id, events, using)) is not None:
+            # If nothing was written because this batch was appended before under the same keys, that is a retry.
+            if not inserted and (stored := _replayed(stream_type, stream_id, events, using)) is not None:
                 return stored
             actual = stream_version(stream_type=stream_type, stream_id=stream_id, using=using)
             raise ConcurrencyError(stream_type, stream_id, actual if expected is None else expected, actual)
@@ -226,7 +270,7 @@ def _project(recorded: Sequence[RecordedEvent], using: str) -> None:
 def projections_rebuild(
     *,
     names: Sequence[str] | None = None,
-    batch_size: int = 5000,
+    batch_size: int = REBUILD_BATCH_SIZE,
     on_progress: Callable[[int], None] | None = None,
     using: str = DEFAULT_DB_ALIAS,
 ) -> int:

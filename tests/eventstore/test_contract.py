@@ -104,6 +104,46 @@ class EventStoreContract:
             self.append(str(uuid.uuid4()), [created(name="One", subdomain="one-key", idempotency_key="wf-2/create")])
         assert self.events().filter(idempotency_key="wf-2/create").count() == 1
 
+    def test_reappending_a_key_after_later_events_returns_the_stored_event(self):
+        """The replay is recognised even when the stream has moved on and the expected version is stale."""
+        org_id = str(uuid.uuid4())
+        (first,) = self.append(org_id, [created(name="Moved", subdomain="moved-on", idempotency_key="wf-3/create")])
+        self.append(org_id, [activated(idempotency_key="wf-3/activate")], expected_version=1)
+        again = self.append(
+            org_id, [created(name="Moved", subdomain="moved-on", idempotency_key="wf-3/create")], expected_version=0
+        )
+        assert again == [first]
+        with pytest.raises(IdempotencyConflictError, match="partly stored"):
+            self.append(org_id, [activated(idempotency_key="wf-3/activate"), activated(idempotency_key="wf-3/new")])
+        assert self.events().filter(stream_id=org_id).count() == 2
+
+    def test_an_event_for_an_unknown_organization_is_refused(self):
+        org_id = str(uuid.uuid4())
+        with pytest.raises(ProjectionError, match="failed on organization.activated"):
+            self.append(org_id, [activated()])
+        assert not self.events().filter(stream_id=org_id).exists()
+
+    def test_single_events_update_only_their_organization(self):
+        one, other = str(uuid.uuid4()), str(uuid.uuid4())
+        self.append(one, [created(name="One")])
+        self.append(other, [created(name="Other")])
+        (dns,) = self.append(
+            one, [NewEvent(EventType.ORGANIZATION_DNS_CONFIGURED, {"provider": "local", "record_id": "r9"})]
+        )
+        (active,) = self.append(one, [activated()])
+        orgs = Organization.objects.using(self.alias)
+        org = orgs.get(pk=one)
+        assert (org.dns_status, org.dns_provider, org.dns_record_id) == ("configured", "local", "r9")
+        assert (org.status, org.activated_at, org.updated_at, org.version) == (
+            "active",
+            active.created_at,
+            active.created_at,
+            3,
+        )
+        assert dns.created_at <= active.created_at
+        untouched = orgs.get(pk=other)
+        assert (untouched.status, untouched.dns_status, untouched.version) == ("pending", "not_configured", 1)
+
     def test_unknown_event_types_and_non_object_payloads_are_refused(self):
         org_id = str(uuid.uuid4())
         with pytest.raises(InvalidEventError, match="Unknown event type"):
@@ -175,7 +215,10 @@ class EventStoreContract:
         assert [e.position for e in after] == sorted(e.position for e in after)
         assert [e.stream_id for e in events_after(position=after[2].position, limit=1, using=self.alias)] == [ids[3]]
 
-    def test_rebuilt_projection_equals_the_live_one(self):
+    # One event per batch takes the single-event path, three mix inserts and multi-row updates, the default
+    # replays everything in one batch.
+    @pytest.mark.parametrize("batch_size", [1, 3, None])
+    def test_rebuilt_projection_equals_the_live_one(self, batch_size):
         root = str(uuid.uuid4())
         self.append(root, [created(name="Root", subdomain="root-org"), activated()])
         children = [str(uuid.uuid4()) for _ in range(4)]
@@ -196,7 +239,8 @@ class EventStoreContract:
 
         live = snapshot()
         assert len(live) == 6
-        replayed = projections_rebuild(names=["organizations"], batch_size=3, using=self.alias)
+        options = {"batch_size": batch_size} if batch_size else {}
+        replayed = projections_rebuild(names=["organizations"], using=self.alias, **options)
         assert replayed >= 12
         assert snapshot() == live
         # And subtrees come out of the path index.
@@ -309,6 +353,40 @@ class ConcurrentWritersContract:
         assert versions == list(range(1, len(versions) + 1))
         assert outcomes.count("ok") == len(versions) - 1
         assert outcomes.count("ok") + outcomes.count("conflict") == self.writers * 10
+
+    def test_concurrent_writers_at_any_version_all_succeed(self, live_alias):
+        """expected_version=ANY is decided under the append lock, so racing writers never conflict."""
+        org_id = str(uuid.uuid4())
+        events_append(stream_type=ORG, stream_id=org_id, events=[created()], expected_version=0, using=live_alias)
+
+        def write(i):
+            for n in range(10):
+                events_append(
+                    stream_type=ORG,
+                    stream_id=org_id,
+                    using=live_alias,
+                    events=[NewEvent(EventType.ORGANIZATION_DNS_VERIFIED, {"writer": i, "n": n})],
+                )
+
+        assert run_threads(self.writers, write) == []
+        versions = list(
+            Event.objects.using(live_alias).filter(stream_id=org_id).values_list("stream_version", flat=True)
+        )
+        assert sorted(versions) == list(range(1, self.writers * 10 + 2))
+        assert Organization.objects.using(live_alias).get(pk=org_id).version == self.writers * 10 + 1
+
+    def test_concurrent_reappends_of_one_key_store_it_once(self, live_alias):
+        org_id = str(uuid.uuid4())
+        event = created(name="Raced", subdomain=f"raced-{org_id[:8]}", idempotency_key=f"wf-{org_id}/create")
+        results = []
+
+        def write(_):
+            results.append(events_append(stream_type=ORG, stream_id=org_id, events=[event], using=live_alias))
+
+        assert run_threads(self.writers, write) == []
+        assert Event.objects.using(live_alias).filter(stream_id=org_id).count() == 1
+        assert len(results) == self.writers
+        assert all(result == results[0] for result in results)
 
     def test_a_reader_following_positions_never_misses_a_late_commit(self, live_alias, slow_projection):
         per_writer = 25

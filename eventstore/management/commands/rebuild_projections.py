@@ -3,7 +3,7 @@ from django.db import DEFAULT_DB_ALIAS
 from tqdm import tqdm
 
 from eventstore import projections
-from eventstore.services import projections_rebuild, projections_rebuild_count
+from eventstore.services import REBUILD_BATCH_SIZE, projections_rebuild, projections_rebuild_count
 
 
 class Command(BaseCommand):
@@ -14,7 +14,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("names", nargs="*", metavar="NAME", help="Projections to rebuild (default: all).")
-        parser.add_argument("--batch-size", type=int, default=5000, help="Events read and applied at a time.")
+        parser.add_argument(
+            "--batch-size", type=int, default=REBUILD_BATCH_SIZE, help="Events read and applied at a time."
+        )
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
         parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
 

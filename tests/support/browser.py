@@ -5,6 +5,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.db import connections
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -30,5 +32,8 @@ def chromium() -> Iterator:
                 yield browser
             finally:
                 browser.close()
+                # With Playwright's loop on the thread, Django's context-local storage handed the test its own
+                # connections; close them here, in that context, or they outlive the test database.
+                connections.close_all()
     finally:
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

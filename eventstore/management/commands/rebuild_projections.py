@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
         parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
 
-    def handle(self, *names, batch_size, database, no_progress, **options):
+    def handle(self, *args, names, batch_size, database, no_progress, **options):
         try:
             chosen = [projections.get(n).name for n in names] if names else [p.name for p in projections.registered()]
         except KeyError as exc:

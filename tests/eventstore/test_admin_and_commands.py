@@ -1,0 +1,93 @@
+"""The read-only event browser and the rebuild command, as an operator meets them."""
+
+import io
+import uuid
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from eventstore.catalogue import EventType, StreamType
+from eventstore.events import EventMetadata, NewEvent
+from eventstore.models import Event
+from eventstore.services import events_append
+from organizations.models import Organization
+
+pytestmark = pytest.mark.django_db
+
+
+def make_org(name: str, *, workflow_id: str = "", correlation_id: str = "") -> str:
+    org_id = str(uuid.uuid4())
+    subdomain = f"o{org_id[:8]}"
+    events_append(
+        stream_type=StreamType.ORGANIZATION,
+        stream_id=org_id,
+        events=[
+            NewEvent(
+                EventType.ORGANIZATION_CREATED,
+                {"name": name, "type": "partner", "subdomain": subdomain, "domain": f"{subdomain}.a4c.test"},
+            ),
+            NewEvent(EventType.ORGANIZATION_ACTIVATED, {}),
+        ],
+        metadata=EventMetadata(workflow_id=workflow_id, correlation_id=correlation_id or org_id, step="test"),
+    )
+    return org_id
+
+
+@pytest.fixture
+def operator(client):
+    client.force_login(User.objects.create_superuser("ops", "ops@example.test", "pw-" + uuid.uuid4().hex))
+    return client
+
+
+def test_the_event_browser_filters_and_pretty_prints_but_never_edits(operator):
+    wanted = make_org("Wanted Org", workflow_id="org-bootstrap-wanted")
+    make_org("Other Org", workflow_id="org-bootstrap-other")
+    changelist = reverse("admin:eventstore_event_changelist")
+
+    by_workflow = operator.get(changelist, {"workflow_id": "org-bootstrap-wanted"}).content.decode()
+    assert wanted in by_workflow and "org-bootstrap-other" not in by_workflow
+    by_correlation = operator.get(changelist, {"correlation_id": wanted}).content.decode()
+    assert by_correlation.count("organization.activated") >= 1 and "Other Org" not in by_correlation
+    by_type = operator.get(changelist, {"event_type__exact": "organization.created"}).content.decode()
+    assert by_type.count('<td class="field-event_type">organization.created') == 2
+    assert '<td class="field-event_type">organization.activated' not in by_type
+    by_stream = operator.get(changelist, {"q": wanted}).content.decode()
+    assert wanted in by_stream
+
+    event = Event.objects.get(stream_id=wanted, stream_version=1)
+    detail = operator.get(reverse("admin:eventstore_event_change", args=[event.pk])).content.decode()
+    assert "&quot;name&quot;: &quot;Wanted Org&quot;" in detail and "<pre" in detail  # indented JSON
+    assert "Save" not in detail and "Delete" not in detail
+    assert operator.get(reverse("admin:eventstore_event_add")).status_code == 403
+    assert operator.post(reverse("admin:eventstore_event_delete", args=[event.pk])).status_code == 403
+    assert Event.objects.filter(pk=event.pk).exists()
+
+
+def test_rebuild_projections_command_rebuilds_and_reports(capsys):
+    org_id = make_org("Rebuilt Org")
+    before = list(Organization.objects.values_list())
+    out = io.StringIO()
+    call_command("rebuild_projections", "organizations", "--no-progress", stdout=out)
+    assert "Rebuilt organizations from" in out.getvalue()
+    assert list(Organization.objects.values_list()) == before
+    assert Organization.objects.get(pk=org_id).status == "active"
+
+
+def test_rebuild_projections_command_refuses_unknown_names_and_bad_batches():
+    with pytest.raises(CommandError, match="No projection named 'nope'"):
+        call_command("rebuild_projections", "nope")
+    with pytest.raises(CommandError, match="--batch-size must be at least 1"):
+        call_command("rebuild_projections", "--batch-size", "0")
+
+
+def test_the_organization_list_searches_and_filters(operator):
+    make_org("Searchable Health")
+    make_org("Another Place")
+    changelist = reverse("admin:organizations_organization_changelist")
+    found = operator.get(changelist, {"q": "Searchable"}).content.decode()
+    assert "Searchable Health" in found and "Another Place" not in found
+    active = operator.get(changelist, {"status__exact": "active"}).content.decode()
+    assert "Searchable Health" in active and "Another Place" in active
+    assert operator.get(changelist, {"status__exact": "failed"}).content.decode().count("Searchable Health") == 0

@@ -7,11 +7,12 @@ Errors that retrying cannot fix are raised as non-retryable; timeouts, 429 and 5
 
 import functools
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from temporalio.exceptions import ApplicationError
 
-from temporal_bridge.activities import django_activity, step_key, step_metadata
+from temporal_bridge.activities import django_activity, fail_for_good_on, step_key, step_metadata
 
 from . import services
 from .dns import DnsPermanentError, DnsTransientError
@@ -32,28 +33,30 @@ from .payloads import (
 )
 
 
-def _translate_errors[F: Callable](fn: F) -> F:
-    """Map domain errors onto Temporal's retry semantics."""
+def _retry_after(fn: Callable) -> Callable:
+    """A provider's Retry-After (Cloudflare's 429) becomes the next retry's delay."""
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ValidationError, DnsPermanentError, services.OrganizationAlreadyActive) as exc:
-            message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-            raise ApplicationError(message, type=type(exc).__name__, non_retryable=True) from exc
         except DnsTransientError as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__) from exc
+            delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
+            raise ApplicationError(str(exc), type=type(exc).__name__, next_retry_delay=delay) from None
 
-    return run  # type: ignore[return-value]
+    return run
+
+
+def _bootstrap_activity(name: str) -> Callable[[Callable], Callable]:
+    final = fail_for_good_on(ValidationError, DnsPermanentError, services.OrganizationAlreadyActive)
+    return lambda fn: django_activity(name)(final(_retry_after(fn)))
 
 
 def _meta(step: str, organization_id: str):
     return step_metadata(step, correlation_id=organization_id)
 
 
-@django_activity(Activity.CREATE_ORGANIZATION)
-@_translate_errors
+@_bootstrap_activity(Activity.CREATE_ORGANIZATION)
 def create_organization(params: CreateOrganizationInput) -> CreatedOrganization:
     organization = services.organization_create(
         organization_id=params.organization_id,
@@ -70,8 +73,7 @@ def create_organization(params: CreateOrganizationInput) -> CreatedOrganization:
     return CreatedOrganization(organization_id=str(organization.pk), domain=organization.domain)
 
 
-@django_activity(Activity.CONFIGURE_DNS)
-@_translate_errors
+@_bootstrap_activity(Activity.CONFIGURE_DNS)
 def configure_dns(params: ConfigureDnsInput) -> DnsDetails:
     return services.organization_dns_configure(
         organization_id=params.organization_id,
@@ -81,8 +83,7 @@ def configure_dns(params: ConfigureDnsInput) -> DnsDetails:
     )
 
 
-@django_activity(Activity.VERIFY_DNS)
-@_translate_errors
+@_bootstrap_activity(Activity.VERIFY_DNS)
 def verify_dns(params: VerifyDnsInput) -> DnsVerification:
     return services.organization_dns_verify(
         organization_id=params.organization_id,
@@ -94,8 +95,7 @@ def verify_dns(params: VerifyDnsInput) -> DnsVerification:
     )
 
 
-@django_activity(Activity.RECORD_INVITATIONS_SENT)
-@_translate_errors
+@_bootstrap_activity(Activity.RECORD_INVITATIONS_SENT)
 def record_invitations_sent(params: RecordInvitationsSentInput) -> None:
     services.organization_invitations_sent_record(
         organization_id=params.organization_id,
@@ -105,8 +105,7 @@ def record_invitations_sent(params: RecordInvitationsSentInput) -> None:
     )
 
 
-@django_activity(Activity.ACTIVATE)
-@_translate_errors
+@_bootstrap_activity(Activity.ACTIVATE)
 def activate_organization(params: ActivateOrganizationInput) -> None:
     services.organization_activate(
         organization_id=params.organization_id,
@@ -115,8 +114,7 @@ def activate_organization(params: ActivateOrganizationInput) -> None:
     )
 
 
-@django_activity(Activity.REMOVE_DNS)
-@_translate_errors
+@_bootstrap_activity(Activity.REMOVE_DNS)
 def remove_dns(params: RemoveDnsInput) -> None:
     services.organization_dns_remove(
         organization_id=params.organization_id,
@@ -127,8 +125,7 @@ def remove_dns(params: RemoveDnsInput) -> None:
     )
 
 
-@django_activity(Activity.MARK_FAILED)
-@_translate_errors
+@_bootstrap_activity(Activity.MARK_FAILED)
 def mark_failed(params: MarkFailedInput) -> None:
     services.organization_mark_failed(
         organization_id=params.organization_id,

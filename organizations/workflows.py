@@ -204,7 +204,8 @@ class OrganizationBootstrapWorkflow:
                 if is_cancelled_exception(err) or not _retryable(err) or attempt == t.dns_configure_max_attempts:
                     raise
                 state.error = _describe(err)
-                await workflow.sleep(timedelta(seconds=delay))
+                asked = getattr(err.cause, "next_retry_delay", None)  # the provider's Retry-After, if it gave one
+                await workflow.sleep(max(timedelta(seconds=delay), asked or timedelta()))
                 delay = min(delay * 2, t.retry_max_interval)
                 continue
             self._state.dns = dns

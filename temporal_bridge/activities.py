@@ -6,6 +6,7 @@ from typing import TypeVar
 
 from django.db import close_old_connections
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from eventstore.events import EventMetadata
 
@@ -29,6 +30,27 @@ def django_activity(name: str) -> Callable[[F], F]:
                 close_old_connections()
 
         return activity.defn(name=name)(run)  # type: ignore[return-value]
+
+    return decorator
+
+
+def fail_for_good_on(*error_types: type[BaseException]) -> Callable[[F], F]:
+    """Raise these errors as non-retryable: retrying cannot fix bad input or a refusal.
+
+    The cause is not chained into the failure Temporal stores, so nothing but the message leaves the process.
+    """
+
+    def decorator(fn: F) -> F:
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except error_types as exc:
+                messages = getattr(exc, "messages", None)
+                message = "; ".join(messages) if isinstance(messages, list) else str(exc)
+                raise ApplicationError(message, type=type(exc).__name__, non_retryable=True) from None
+
+        return run  # type: ignore[return-value]
 
     return decorator
 

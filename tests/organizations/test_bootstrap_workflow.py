@@ -7,6 +7,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,32 @@ def test_dns_configuration_failing_for_good_is_compensated(settings, temporal_wo
     assert "unavailable" in org.failure_message.lower()
     assert org_events(request.organization_id) == ["organization.created", "organization.bootstrap_failed"]
     assert not cloudflare.records
+
+
+def test_a_rate_limited_dns_configuration_waits_as_long_as_cloudflare_asks(
+    settings, temporal_worker, cloudflare, mail_pipeline
+):
+    settings.DNS_VERIFY_RESOLVERS, settings.DNS_VERIFY_QUORUM = ["127.0.0.1:9"], 1
+    cloudflare.fail_next(429, 10000, "Rate limited", headers={"Retry-After": "3"}, method="POST")
+    with temporal_worker():
+        request = start_bootstrap()
+        wait_for(lambda: len(cloudflare.requests_for("POST")) == 2, message="the second create")
+        history = temporal.run(
+            lambda client: client.get_workflow_handle(
+                bootstrap_workflow_id(str(request.organization_id))
+            ).fetch_history()
+        )
+        services.organization_bootstrap_cancel(organization_id=request.organization_id)
+        failure_of(request.organization_id)
+    timers = [
+        e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+        for e in history.events
+        if e.HasField("timer_started_event_attributes")
+    ]
+    # The workflow's own backoff would be 0.2 s; the provider asked for 3 s.
+    assert timers[0] == timedelta(seconds=3)
+    # The second attempt made the record; cancelling the bootstrap removed it again.
+    assert len(cloudflare.requests_for("DELETE")) == 1 and not cloudflare.records
 
 
 def test_dns_that_never_reaches_quorum_is_compensated(settings, local_dns, temporal_worker, keep_history):

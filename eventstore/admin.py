@@ -13,8 +13,21 @@ def _pretty(value) -> str:
     )
 
 
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """For events and projections: they change only through appends, never through a form."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyModelAdmin):
     """A read-only browser over the event store. Events are immutable: no add, change or delete."""
 
     list_display = ["position", "event_type", "stream", "stream_version", "created_at", "correlation", "workflow"]
@@ -74,12 +87,3 @@ class EventAdmin(admin.ModelAdmin):
     @admin.display(description="metadata")
     def event_metadata(self, obj: Event) -> str:
         return _pretty(obj.metadata)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

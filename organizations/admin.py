@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from eventstore.admin import ReadOnlyModelAdmin
 from invitations.models import Invitation, Membership
 from temporal_bridge.client import TemporalUnavailable
 
@@ -54,7 +55,7 @@ class InvitationInline(_ReadOnlyInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(ReadOnlyModelAdmin):
     """Organizations are a projection of events: browsable here, changed only through workflows."""
 
     list_display = ["name", "type", "subdomain", "status", "dns", "parent", "created_at", "activated_at", "progress"]
@@ -77,15 +78,6 @@ class OrganizationAdmin(admin.ModelAdmin):
     @admin.display(description="bootstrap")
     def progress(self, obj: Organization) -> str:
         return format_html('<a href="{}">status</a>', _status_url(obj.pk))
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_urls(self):
         def view(fn, post_only=False):

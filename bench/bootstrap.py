@@ -1,0 +1,788 @@
+"""Organization bootstrap benchmark: the real product's throughput, latency and worker memory on Temporal.
+
+Run from the repository root:
+
+    .venv/bin/python bench/bootstrap.py [--bootstraps 300] [--parked 1000]
+
+It prints ONE JSON line on stdout (progress goes to stderr). Everything it needs it starts itself and stops
+at the end, in one run:
+
+- a Temporal dev server from the `temporal` CLI (`temporal server start-dev --headless` on free ports, SQLite
+  file in a temporary directory with `journal_mode=wal` and `synchronous=normal`);
+- the database `a4c_bench_bootstrap` on PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth), dropped
+  first if a previous run left it, migrated, and dropped at the end;
+- the local DNS provider with its DNS server (`LocalDnsServer`, in this process, on a free port), which the
+  worker's DNS verification asks (quorum 1);
+- an SMTP sink (aiosmtpd, in this process) that counts every invitation email it receives;
+- a Celery worker subprocess (`celery -A a4c worker --pool threads --concurrency 8`) on Redis
+  127.0.0.1:6379 database 12, consuming a queue private to the run (deleted at the end);
+- the Temporal worker as a subprocess: `manage.py run_temporal_worker`, exactly as deployed, serving every
+  registered queue (bootstrap, users) plus the baseline's queue (bench/bootstrap_baseline.py, imported
+  through TEMPORAL_WORKER_MODULES). A separate process because that is how the product runs, because its
+  resident memory is read from /proc/<pid>/status, and so the GIL it needs is not shared with this script's
+  starters, DNS server and SMTP sink.
+
+What it measures:
+
+1. Product: `--bootstraps` (300) onboarding requests are created with `onboarding_request_create` (one
+   organization-admin invitee each; not timed: support fills in the request beforehand), then all are
+   started at once with `organization_bootstrap_start` from 8 threads (the service starts each workflow when
+   its transaction commits). BOOTSTRAP_DNS_PROPAGATION_WAIT is 0. Each bootstrap runs for real: organization
+   created, CNAME written to the local table, verified over UDP by the local DNS server, invitation
+   generated (and its UserInvitationWorkflow started on the users queue), its email sent by Celery to the
+   SMTP sink and the delivery reported back to the workflow by signal, organization activated.
+   `bootstraps_per_s` = bootstraps / (last workflow close time - first call of the start service);
+   `bootstrap_p50_s` / `bootstrap_p95_s` / `bootstrap_max_s`: per bootstrap, from the call of the start
+   service to the workflow's close time as Temporal recorded it (read from the visibility store, polled once
+   a second, so waiting for results costs the server the same little for both sides).
+2. Baseline, same server, same worker process (same options, an activity executor of the same size):
+   `BenchBaselineWorkflow` with as many no-op synchronous activities as a real bootstrap schedules (counted
+   from the history of the warm-up bootstrap: `activities_per_bootstrap`) and one 0.1 s timer after the
+   second activity (where the bootstrap's propagation wait is), started all at once with
+   `client.start_workflow`. `baseline_per_s`, `baseline_p50_s`, `baseline_p95_s`, `baseline_max_s`
+   measured the same way. `ratio` = bootstraps_per_s / baseline_per_s; target >= 0.8. The baseline runs
+   first; both sides get a warm-up round before (`--warmup` workflows each) so neither pays for first
+   imports.
+   `cpu_ms_per_bootstrap` / `cpu_ms_per_baseline`: CPU time per workflow spent during the phase by the
+   Temporal server, the worker, Celery, this script (starts, DNS server, SMTP sink) and the database's
+   PostgreSQL backends; `machine_busy_cpu_s` is the whole machine's, other users' work included. On two
+   cores both sides are CPU-bound, so the ratio follows the CPU each side needs per workflow.
+3. Memory: the throughput worker is stopped (its last RSS is reported as `rss_after_throughput_mb`) and a
+   fresh `run_temporal_worker` started; `rss_idle_mb` is its VmRSS once it polls. Then `--parked` (1,000)
+   bootstraps are started through the service with a propagation wait of 3600 s; when every one has its
+   `organization.dns_configured` event and Temporal shows it with no pending activity or workflow task
+   (parked on the timer), `rss_parked_mb` is read (and `rss_parked_peak_mb`, VmHWM). A few of them are then
+   asked for their state (current_step must be wait_for_dns_propagation), and all are terminated. Target:
+   rss_parked_mb <= 300. `--parked 0` skips this phase.
+
+Both sides run with a 60 s activity attempt timeout instead of the product's 600 s (see
+ACTIVITY_TIMEOUT_SECONDS), and `temporal_deadline_errors` counts the dev server's "context deadline exceeded"
+log lines: on an overloaded machine its SQLite writes time out and a task dispatch can be lost. The machine
+has 2 cores and is shared with other work, so run it two or three times and compare.
+"""
+
+import argparse
+import asyncio
+import email
+import email.policy
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DB_NAME = "a4c_bench_bootstrap"
+SERVER_URL = "postgres://postgres@127.0.0.1:5432"
+REDIS_URL = "redis://127.0.0.1:6379/12"
+STARTER_THREADS = 8
+CELERY_CONCURRENCY = 8
+BASELINE_TIMER_SECONDS = 0.1
+BASELINE_TIMER_AFTER = 2
+PARKED_WAIT_SECONDS = 3600.0
+# A dev server starved of CPU sometimes loses an activity dispatch (its SQLite writes time out); the product's
+# 600 s attempt timeout would then hold one workflow for ten minutes. Both sides use 60 s, so such a loss
+# costs a minute and shows in *_max_s; no activity here needs more than a few seconds.
+ACTIVITY_TIMEOUT_SECONDS = 60.0
+TARGET_RATIO = 0.8
+TARGET_RSS_MB = 300
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return statistics.quantiles(ordered, n=100, method="inclusive")[q - 1] if len(ordered) > 1 else ordered[0]
+
+
+# --- Environment ---------------------------------------------------------------------------------------------
+
+
+class Rig:
+    """The services of one run, and their clean-up."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.tag = uuid.uuid4().hex[:8]
+        self.queue = f"bench-bootstrap-{self.tag}"
+        self.smtp_port = free_port()
+        self.processes: list[tuple[str, subprocess.Popen]] = []
+        self.dns_server = None
+        self.smtp = None
+        self.env: dict[str, str] = {}
+
+    def configure(self, temporal_address: str, dns_port: int) -> None:
+        self.env = {
+            "DJANGO_SETTINGS_MODULE": "a4c.settings",
+            "DJANGO_DEBUG": "false",  # DEBUG would keep every query in memory
+            "DJANGO_SECRET_KEY": "bench-only-not-a-secret",
+            "DATABASE_URL": f"{SERVER_URL}/{DB_NAME}",
+            "EMAIL_URL": f"smtp://127.0.0.1:{self.smtp_port}",
+            "INVITATION_BASE_URL": "https://onboarding.bench.invalid",
+            "CELERY_BROKER_URL": REDIS_URL,
+            "CELERY_TASK_DEFAULT_QUEUE": self.queue,
+            "TEMPORAL_ADDRESS": temporal_address,
+            # The baseline's registration, plus any modules the caller's environment adds.
+            "TEMPORAL_WORKER_MODULES": ",".join(
+                ["bench.bootstrap_baseline", *filter(None, os.environ.get("TEMPORAL_WORKER_MODULES", "").split(","))]
+            ),
+            "DNS_PROVIDER": "local",
+            "LOCAL_DNS_PORT": str(dns_port),
+            "DNS_VERIFY_RESOLVERS": f"127.0.0.1:{dns_port}",
+            "DNS_VERIFY_QUORUM": "1",
+            "BOOTSTRAP_DNS_PROPAGATION_WAIT": "0",
+            "BOOTSTRAP_ACTIVITY_TIMEOUT": str(ACTIVITY_TIMEOUT_SECONDS),
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+        os.environ.update(self.env)
+
+    def spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        output = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115  closed with the process
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **self.env}, stdout=output, stderr=subprocess.STDOUT
+        )
+        output.close()
+        self.processes.append((name, process))
+        return process
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.tmp / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def stop(self, process: subprocess.Popen, timeout: float = 30) -> None:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        self.processes = [(n, p) for n, p in self.processes if p is not process]
+
+    def close(self, keep_logs: bool = False) -> None:
+        """Stop everything this run started, drop its database and Redis keys, remove its files."""
+        try:
+            for _, process in reversed(self.processes):
+                self.stop(process)
+            if self.dns_server is not None:
+                self.dns_server.stop()
+            if self.smtp is not None:
+                self.smtp.stop()
+            import redis
+
+            client = redis.Redis.from_url(REDIS_URL)
+            for key in client.scan_iter(match=f"*{self.queue}*"):
+                client.delete(key)
+        finally:
+            drop_database()
+            if keep_logs:
+                log(f"kept {self.tmp}")
+            else:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {DB_NAME}")
+
+
+def drop_database() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+def start_temporal(rig: Rig) -> tuple[subprocess.Popen, str]:
+    from temporal_bridge.testing import WAL_PRAGMAS, temporal_cli
+
+    port = free_port()
+    command = [
+        temporal_cli(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(rig.tmp / "temporal.sqlite"),
+        *WAL_PRAGMAS,
+        "--headless",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--http-port",
+        str(free_port()),
+        "--metrics-port",
+        str(free_port()),
+        "--log-level",
+        "warn",
+    ]
+    return rig.spawn("temporal", command), f"127.0.0.1:{port}"
+
+
+def wait_for_temporal(rig: Rig, process: subprocess.Popen, timeout: float = 60) -> None:
+    from temporal_bridge.client import temporal
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"temporal server exited:\n{rig.log_tail('temporal')}")
+        try:
+            temporal.reset()
+            temporal.run(lambda client: client.workflow_service.get_system_info(_system_info_request()), timeout=5)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _system_info_request():
+    from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+
+    return GetSystemInfoRequest()
+
+
+class SmtpSink:
+    """Accepts every message and counts them."""
+
+    def __init__(self, port: int) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.count = 0
+        self._lock = threading.Lock()
+        self._controller = Controller(self, hostname="127.0.0.1", port=port)
+
+    async def handle_DATA(self, server, session, envelope):
+        email.message_from_bytes(envelope.content, policy=email.policy.default)  # a real parse, as a mailbox would
+        with self._lock:
+            self.count += 1
+        return "250 OK"
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+def start_temporal_worker(rig: Rig, name: str) -> subprocess.Popen:
+    process = rig.spawn(name, [sys.executable, "manage.py", "run_temporal_worker", "--shutdown-timeout", "10"])
+    deadline = time.monotonic() + 60
+    while "Temporal worker serving" not in rig.log_tail(name, 200):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the Temporal worker did not start:\n{rig.log_tail(name)}")
+        time.sleep(0.2)
+    return process
+
+
+def start_celery(rig: Rig) -> subprocess.Popen:
+    celery = str(Path(sys.executable).with_name("celery"))
+    command = [
+        celery,
+        "-A",
+        "a4c",
+        "worker",
+        "--pool",
+        "threads",
+        "--concurrency",
+        str(CELERY_CONCURRENCY),
+        "-Q",
+        rig.queue,
+        "-n",
+        f"{rig.queue}@%h",
+        "--loglevel",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+    return rig.spawn("celery", command)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent not idle so far, summed over its CPUs."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def database_backends() -> dict[int, float]:
+    """CPU seconds of every PostgreSQL backend serving this benchmark's database (its title names the database)."""
+    found = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = Path(entry.path, "cmdline").read_bytes()
+            if title.startswith(b"postgres: ") and f" {DB_NAME} ".encode() in title:
+                found[int(entry.name)] = cpu_seconds(int(entry.name))
+        except OSError:
+            continue  # gone meanwhile
+    return found
+
+
+class CpuMeter:
+    """CPU seconds used during a phase by the worker, Celery, the Temporal server, this script, the database's
+    PostgreSQL backends and the whole machine. Backends come and go (connections are recycled), so a sampler
+    thread keeps the last CPU time seen of each one."""
+
+    def __init__(self, rig: "Rig", worker: subprocess.Popen) -> None:
+        self.pids = {name: p.pid for name, p in rig.processes if name in ("temporal", "celery")}
+        self.pids |= {"worker": worker.pid, "bench": os.getpid()}
+        self._stop = threading.Event()
+        self._backends: dict[int, tuple[float, float]] = {}  # pid -> (CPU when first seen in the phase, last)
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.before = {name: cpu_seconds(pid) for name, pid in self.pids.items()} | {"machine": machine_busy_seconds()}
+        self._backends = {pid: (cpu, cpu) for pid, cpu in database_backends().items()}
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample_backends, name="cpu-meter", daemon=True)
+        self._thread.start()
+
+    def _sample_backends(self) -> None:
+        while not self._stop.wait(0.5):
+            for pid, cpu in database_backends().items():
+                first = self._backends.get(pid, (0.0, 0.0))[0]  # a backend born in the phase counts from zero
+                self._backends[pid] = (first, cpu)
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        after = {name: cpu_seconds(pid) for name, pid in self.pids.items()} | {"machine": machine_busy_seconds()}
+        used = {name: after[name] - self.before[name] for name in after}
+        used["postgres"] = sum(last - first for first, last in self._backends.values())
+        return {name: round(seconds, 1) for name, seconds in used.items()}
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields
+
+
+# --- Driving the product and the baseline ---------------------------------------------------------------------
+
+
+def create_requests(tag: str, count: int, pool: ThreadPoolExecutor) -> list:
+    from organizations import services
+
+    def one(i: int):
+        subdomain = f"{tag}-{i}"
+        return services.onboarding_request_create(
+            name=f"Bench Health {tag} {i}",
+            type="provider",
+            subdomain=subdomain,
+            invitees=[{"email": f"admin@{subdomain}.bench.test", "first_name": "Ada", "role": "organization_admin"}],
+        )
+
+    return list(pool.map(one, range(count)))
+
+
+def start_bootstraps(requests: list, pool: ThreadPoolExecutor) -> dict[str, float]:
+    """Start each request's bootstrap through the service; workflow id -> wall-clock time of the call."""
+    from organizations import services
+
+    def one(request) -> tuple[str, float]:
+        started_at = time.time()
+        started = services.organization_bootstrap_start(request=request)
+        return started.workflow_id, started_at
+
+    return dict(pool.map(one, requests))
+
+
+def start_baselines(tag: str, count: int, activities: int) -> dict[str, float]:
+    from bench.bootstrap_baseline import BASELINE_QUEUE, BASELINE_WORKFLOW, BaselineInput
+    from temporal_bridge.client import temporal
+    from temporal_bridge.registry import task_queue
+
+    params = BaselineInput(
+        activities=activities,
+        timer_seconds=BASELINE_TIMER_SECONDS,
+        timer_after=BASELINE_TIMER_AFTER,
+        activity_timeout=ACTIVITY_TIMEOUT_SECONDS,
+    )
+    queue = task_queue(BASELINE_QUEUE)
+
+    async def start_all(client) -> list[tuple[str, float]]:
+        async def one(i: int) -> tuple[str, float]:
+            workflow_id = f"bench-baseline-{tag}-{i}"
+            started_at = time.time()
+            await client.start_workflow(BASELINE_WORKFLOW, params, id=workflow_id, task_queue=queue)
+            return workflow_id, started_at
+
+        return await asyncio.gather(*(one(i) for i in range(count)))
+
+    return dict(temporal.run(start_all, timeout=120))
+
+
+def wait_closed(started: dict[str, float], timeout: float) -> dict[str, float]:
+    """Wait until every started workflow has closed; workflow id -> close time (epoch seconds).
+
+    Polls the visibility store once a second for closed workflows started since the first start, instead of
+    holding one long poll per workflow open: those cost the server work for every event of every workflow,
+    and more for the side whose workflows run longer. Raises if one ends other than completed.
+    """
+    from temporalio.client import WorkflowExecutionStatus
+
+    from temporal_bridge.client import temporal
+
+    since = datetime.fromtimestamp(min(started.values()) - 1, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    query = f"ExecutionStatus != 'Running' AND StartTime >= '{since}'"
+
+    async def poll(client) -> dict[str, float]:
+        closed: dict[str, float] = {}
+        deadline = time.monotonic() + timeout
+        while len(closed) < len(started):
+            async for execution in client.list_workflows(query):
+                if execution.id not in started or execution.id in closed:
+                    continue
+                if execution.status != WorkflowExecutionStatus.COMPLETED:
+                    raise RuntimeError(f"{execution.id} ended {execution.status.name}")
+                closed[execution.id] = execution.close_time.timestamp()
+            if len(closed) < len(started):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"only {len(closed)} of {len(started)} workflows closed in {timeout:.0f}s")
+                await asyncio.sleep(1)
+        return closed
+
+    return temporal.run(poll, timeout=timeout + 60)
+
+
+def summarise(name: str, started: dict[str, float], closed: dict[str, float]) -> dict:
+    latencies = [closed[w] - started[w] for w in closed]
+    span = max(closed.values()) - min(started.values())
+    result = {
+        "completed": len(closed),
+        "span_s": round(span, 2),
+        "per_s": round(len(closed) / span, 2),
+        "p50_s": round(percentile(latencies, 50), 2),
+        "p95_s": round(percentile(latencies, 95), 2),
+        "max_s": round(max(latencies), 2),
+    }
+    log(
+        f"{name}: {len(closed)}/{len(started)} in {span:.1f}s = {result['per_s']}/s, "
+        f"p50 {result['p50_s']}s, p95 {result['p95_s']}s"
+    )
+    return result
+
+
+def history_counts(workflow_id: str) -> dict[str, int]:
+    from temporalio.api.enums.v1 import EventType
+
+    from temporal_bridge.client import temporal
+
+    async def fetch(client):
+        return await client.get_workflow_handle(workflow_id).fetch_history()
+
+    history = temporal.run(fetch, timeout=30)
+    kinds = [event.event_type for event in history.events]
+    return {
+        "activities": kinds.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED),
+        "timers": kinds.count(EventType.EVENT_TYPE_TIMER_STARTED),
+        "signals": kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED),
+        "workflow_tasks": kinds.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+        "events": len(kinds),
+    }
+
+
+def run_product(tag: str, count: int, pool: ThreadPoolExecutor, timeout: float, meter: "CpuMeter") -> dict:
+    requests = create_requests(tag, count, pool)
+    meter.start()
+    started = start_bootstraps(requests, pool)
+    start_span = max(started.values()) - min(started.values())
+    log(f"{tag}: {count} bootstraps started through the service in {start_span:.1f}s")
+    closed = wait_closed(started, timeout)
+    cpu = meter.stop()
+    log(f"{tag}: CPU seconds {cpu}")
+    return summarise(tag, started, closed) | {"start_s": round(start_span, 2), "cpu_s": cpu}
+
+
+def run_baseline(tag: str, count: int, activities: int, timeout: float, meter: "CpuMeter") -> dict:
+    meter.start()
+    started = start_baselines(tag, count, activities)
+    closed = wait_closed(started, timeout)
+    cpu = meter.stop()
+    log(f"{tag}: CPU seconds {cpu}")
+    return summarise(tag, started, closed) | {"cpu_s": cpu}
+
+
+def dns_configured(organization_ids: list[str]) -> int:
+    from eventstore.models import Event
+
+    return Event.objects.filter(
+        stream_type="organization", stream_id__in=organization_ids, event_type="organization.dns_configured"
+    ).count()
+
+
+def idle_on_timer(workflow_ids) -> int:
+    """How many of the workflows are running with no pending activity and no pending workflow task."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    from temporal_bridge.client import temporal
+
+    async def check(client) -> int:
+        gate = asyncio.Semaphore(50)
+
+        async def one(workflow_id: str) -> bool:
+            async with gate:
+                d = await client.get_workflow_handle(workflow_id).describe()
+            raw = d.raw_description
+            return (
+                d.status == WorkflowExecutionStatus.RUNNING
+                and not raw.pending_activities
+                and not raw.HasField("pending_workflow_task")
+            )
+
+        return sum(await asyncio.gather(*(one(w) for w in workflow_ids)))
+
+    return temporal.run(check, timeout=300)
+
+
+def current_steps(workflow_ids) -> list[str]:
+    from organizations.payloads import STATE_QUERY, BootstrapState
+    from temporal_bridge.client import query_workflow
+
+    return [query_workflow(w, STATE_QUERY, result_type=BootstrapState, timeout=30).current_step for w in workflow_ids]
+
+
+def terminate_running() -> int:
+    from temporal_bridge.client import temporal
+
+    async def terminate_all(client) -> int:
+        ids = [wf.id async for wf in client.list_workflows('ExecutionStatus="Running"')]
+        gate = asyncio.Semaphore(50)
+
+        async def one(workflow_id: str) -> None:
+            async with gate:
+                await client.get_workflow_handle(workflow_id).terminate(reason="benchmark finished")
+
+        await asyncio.gather(*(one(w) for w in ids), return_exceptions=True)
+        return len(ids)
+
+    return temporal.run(terminate_all, timeout=300)
+
+
+def close_pool_connections(pool: ThreadPoolExecutor) -> None:
+    from temporal_bridge.worker import close_thread_connections
+
+    close_thread_connections(pool, STARTER_THREADS)
+
+
+# --- The run -----------------------------------------------------------------------------------------------
+
+
+def per_workflow_ms(cpu: dict[str, float], count: int) -> dict[str, int]:
+    return {name: round(seconds * 1000 / count) for name, seconds in cpu.items() if name != "machine"}
+
+
+def throughput(rig: Rig, worker: subprocess.Popen, pool: ThreadPoolExecutor, args) -> dict:
+    """Warm-up, then the baseline and the product, 300 each (phases 1 and 2)."""
+    # One bootstrap whose history says what the baseline must match, then a few of each side.
+    first_started = start_bootstraps(create_requests("w0", 1, pool), pool)
+    wait_closed(first_started, 120)
+    (first,) = first_started
+    counts = history_counts(first)
+    log(f"a bootstrap's history: {counts}")
+    meter = CpuMeter(rig, worker)
+    run_baseline("warm-baseline", args.warmup, counts["activities"], 120, meter)
+    run_product("warm-product", args.warmup, pool, 120, meter)
+
+    baseline = run_baseline("baseline", args.bootstraps, counts["activities"], args.timeout, meter)
+    emails_before = rig.smtp.count
+    product = run_product("product", args.bootstraps, pool, args.timeout, meter)
+    deadline = time.monotonic() + 30
+    while rig.smtp.count - emails_before < args.bootstraps and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ratio = product["per_s"] / baseline["per_s"]
+    return {
+        "bootstraps": args.bootstraps,
+        "activities_per_bootstrap": counts["activities"],
+        "timers_per_bootstrap": counts["timers"],
+        "signals_per_bootstrap": counts["signals"],
+        "workflow_tasks_per_bootstrap": counts["workflow_tasks"],
+        "bootstraps_per_s": product["per_s"],
+        "bootstrap_p50_s": product["p50_s"],
+        "bootstrap_p95_s": product["p95_s"],
+        "bootstrap_max_s": product["max_s"],
+        "bootstrap_span_s": product["span_s"],
+        "bootstrap_start_s": product["start_s"],
+        "emails_delivered": rig.smtp.count - emails_before,
+        "baseline_per_s": baseline["per_s"],
+        "baseline_p50_s": baseline["p50_s"],
+        "baseline_p95_s": baseline["p95_s"],
+        "baseline_max_s": baseline["max_s"],
+        "baseline_span_s": baseline["span_s"],
+        "ratio": round(ratio, 3),
+        "cpu_ms_per_bootstrap": per_workflow_ms(product["cpu_s"], args.bootstraps),
+        "cpu_ms_per_baseline": per_workflow_ms(baseline["cpu_s"], args.bootstraps),
+        "machine_busy_cpu_s": {"product": product["cpu_s"]["machine"], "baseline": baseline["cpu_s"]["machine"]},
+    }
+
+
+def memory(rig: Rig, worker: subprocess.Popen, pool: ThreadPoolExecutor, args) -> dict:
+    """A fresh worker, idle, then with `--parked` bootstraps parked on the propagation wait (phase 3)."""
+    from django.conf import settings
+
+    from organizations.models import Organization, OrganizationStatus
+
+    after_throughput = memory_mb(worker.pid)
+    rig.stop(worker)
+    worker = start_temporal_worker(rig, "worker-memory")
+    time.sleep(3)
+    idle = memory_mb(worker.pid)
+    log(f"fresh worker idle: {idle['VmRSS']:.0f} MB")
+
+    settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = PARKED_WAIT_SECONDS
+    requests = create_requests("park", args.parked, pool)
+    started = start_bootstraps(requests, pool)
+    organization_ids = [str(r.organization_id) for r in requests]
+    log(f"{args.parked} bootstraps started for the propagation wait")
+    deadline = time.monotonic() + args.timeout
+    while (configured := dns_configured(organization_ids)) < args.parked:
+        failed = Organization.objects.filter(pk__in=organization_ids, status=OrganizationStatus.FAILED).count()
+        if failed or time.monotonic() > deadline:
+            raise RuntimeError(f"{configured} of {args.parked} reached the wait, {failed} failed")
+        time.sleep(1)
+    while (parked := idle_on_timer(started)) < args.parked:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {parked} of {args.parked} parked on the timer")
+        time.sleep(1)
+    time.sleep(2)
+    parked_memory = memory_mb(worker.pid)
+    log(f"{parked} parked: worker RSS {parked_memory['VmRSS']:.0f} MB (peak {parked_memory['VmHWM']:.0f} MB)")
+    steps = set(current_steps(list(started)[:5]))
+    if steps != {"wait_for_dns_propagation"}:
+        raise RuntimeError(f"parked bootstraps report current steps {steps}")
+    return {
+        "rss_after_throughput_mb": round(after_throughput["VmRSS"]),
+        "rss_idle_mb": round(idle["VmRSS"]),
+        "parked": parked,
+        "rss_parked_mb": round(parked_memory["VmRSS"]),
+        "rss_parked_peak_mb": round(parked_memory["VmHWM"]),
+    }
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)  # unwinds through the clean-up below
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstraps", type=int, default=300, help="Concurrent bootstraps (and baseline runs).")
+    parser.add_argument(
+        "--parked", type=int, default=1000, help="Bootstraps parked on the wait for the RSS figure (0: skip)."
+    )
+    parser.add_argument("--warmup", type=int, default=10, help="Warm-up workflows of each side.")
+    parser.add_argument("--timeout", type=float, default=900.0, help="Seconds a phase may take.")
+    parser.add_argument("--keep-logs", action="store_true", help="Keep the temporary directory with the logs.")
+    args = parser.parse_args()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
+
+    rig = Rig(Path(tempfile.mkdtemp(prefix="a4c-bench-bootstrap-")))
+    log(f"recreating database {DB_NAME}; logs in {rig.tmp}")
+    recreate_database()
+    pool = ThreadPoolExecutor(STARTER_THREADS, thread_name_prefix="starter")
+    try:
+        temporal_process, address = start_temporal(rig)
+        # The DNS server needs Django (it reads the local table), Django needs the port in the environment.
+        dns_port = free_port()
+        rig.configure(address, dns_port)
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.management import call_command
+        from django.db import connections
+
+        from organizations.dns.local_server import LocalDnsServer
+
+        call_command("migrate", verbosity=0)
+        rig.dns_server = LocalDnsServer(
+            "127.0.0.1", dns_port, base_domain=settings.DNS_BASE_DOMAIN, target=settings.DNS_TARGET
+        )
+        rig.dns_server.start()
+        rig.smtp = SmtpSink(rig.smtp_port)
+        rig.smtp.start()
+        wait_for_temporal(rig, temporal_process)
+        version = subprocess.run([_cli(), "--version"], capture_output=True, text=True, check=False).stdout.strip()
+        start_celery(rig)
+        worker = start_temporal_worker(rig, "worker")
+        log(f"temporal {address}, worker pid {worker.pid}, DNS 127.0.0.1:{dns_port}, SMTP {rig.smtp_port}")
+
+        result = {
+            "benchmark": "bootstrap",
+            "temporal": version,
+            "cpus": os.cpu_count(),
+            "load_average_1m_at_start": round(os.getloadavg()[0], 1),
+            "worker": "subprocess: manage.py run_temporal_worker",
+            "max_concurrent_activities": settings.TEMPORAL_MAX_CONCURRENT_ACTIVITIES,
+            "max_cached_workflows": settings.TEMPORAL_MAX_CACHED_WORKFLOWS,
+        }
+        result |= throughput(rig, worker, pool, args)
+        if args.parked:
+            result |= memory(rig, worker, pool, args)
+        log(f"terminated {terminate_running()} running workflows")
+        result["load_average_1m_at_end"] = round(os.getloadavg()[0], 1)
+        result["temporal_deadline_errors"] = (
+            (rig.tmp / "temporal.log").read_text(errors="replace").count("context deadline exceeded")
+        )
+        result["targets"] = {"ratio": TARGET_RATIO, "rss_parked_mb": TARGET_RSS_MB}
+        result["targets_met"] = {"ratio": result["ratio"] >= TARGET_RATIO}
+        if args.parked:
+            result["targets_met"]["rss_parked_mb"] = result["rss_parked_mb"] <= TARGET_RSS_MB
+        connections.close_all()
+        close_pool_connections(pool)
+    except BaseException:
+        for name, _ in rig.processes:
+            log(f"--- {name} log tail ---\n{rig.log_tail(name)}")
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        rig.close(keep_logs=args.keep_logs)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+def _cli() -> str:
+    from temporal_bridge.testing import temporal_cli
+
+    return temporal_cli()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

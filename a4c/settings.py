@@ -274,6 +274,9 @@ INVITATION_EMAIL_RETRY_BACKOFF = env.float("INVITATION_EMAIL_RETRY_BACKOFF", def
 INVITATION_EMAIL_RETRY_BACKOFF_MAX = env.float("INVITATION_EMAIL_RETRY_BACKOFF_MAX", default=600.0)
 INVITATION_ACCEPT_RATE_LIMIT = env.int("INVITATION_ACCEPT_RATE_LIMIT", default=20)  # attempts per window
 INVITATION_ACCEPT_RATE_WINDOW = env.int("INVITATION_ACCEPT_RATE_WINDOW", default=60)
+# How long a web process reuses what it read (and rendered) for an invitation's landing page; POSTs always
+# read afresh. 0 turns the micro-cache off.
+INVITATION_LANDING_CACHE_TTL = env.float("INVITATION_LANDING_CACHE_TTL", default=2.0)
 
 # --- Logging ----------------------------------------------------------------------------------------------
 LOGGING = {

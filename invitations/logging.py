@@ -1,7 +1,7 @@
 import logging
 import re
 
-# Invitation links carry the token in the path until the view moves it into the session; access logs
+# Invitation links carry the token in the path until the view moves it into a signed cookie; access logs
 # (runserver, gunicorn, django.request) would otherwise record it.
 _TOKEN_IN_PATH = re.compile(r"(/invitations/(?:accept|i)/)[A-Za-z0-9_\-.]+")
 

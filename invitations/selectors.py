@@ -1,16 +1,21 @@
 """Reads: token checks for the acceptance pages, accounts by email, an organization's people."""
 
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from organizations.models import Organization
 
 from .emails import canonical_email
-from .models import Invitation, InvitationDelivery, InvitationStatus, InvitationToken, Membership
+from .models import ROLE_CHOICES, Invitation, InvitationDelivery, InvitationStatus, InvitationToken, Membership
 from .tokens import token_split, verifier_matches
 
 
@@ -43,14 +48,18 @@ class TokenCheck:
         return self.state == TokenState.VALID
 
 
-def _invitation_state(invitation: Invitation, token: InvitationToken) -> TokenState:
-    if invitation.status in _CLOSED:
-        return _CLOSED[invitation.status]
-    if invitation.expires_at <= timezone.now():
+def _state(status: str, expires_at: datetime, issued_version: int, sent_token_version: int) -> TokenState:
+    if status in _CLOSED:
+        return _CLOSED[status]
+    if expires_at <= timezone.now():
         return TokenState.EXPIRED
-    if token.issued_version < invitation.sent_token_version:
+    if issued_version < sent_token_version:
         return TokenState.SUPERSEDED
     return TokenState.VALID
+
+
+def _invitation_state(invitation: Invitation, token: InvitationToken) -> TokenState:
+    return _state(invitation.status, invitation.expires_at, token.issued_version, invitation.sent_token_version)
 
 
 def _token_row(selector: str, using: str) -> InvitationToken | None:
@@ -76,7 +85,7 @@ def token_check(token: str, *, using: str = DEFAULT_DB_ALIAS) -> TokenCheck:
 
 
 def selector_check(selector: str, *, using: str = DEFAULT_DB_ALIAS) -> TokenCheck:
-    """The state behind a selector whose verifier was checked earlier in this session (see views)."""
+    """The state behind a selector whose verifier was checked earlier (kept in the invitation cookie, see views)."""
     row = _token_row(selector, using) if selector else None
     if row is None:
         return TokenCheck(TokenState.UNKNOWN)
@@ -97,6 +106,128 @@ def user_for_email(email: str, *, using: str = DEFAULT_DB_ALIAS) -> AbstractBase
     if len(matches) > 1:
         raise LookupError("More than one account has this email address.")
     return next(iter(matches.values()), None)
+
+
+_ROLE_NAMES = dict(ROLE_CHOICES)
+
+
+@dataclass(frozen=True)
+class InvitationPage:
+    """What the landing page shows for a selector, as one read (`invitation_page`): plain values, so a copy
+    can be kept between requests. The state is computed when asked, so expiry is exact even for an old copy."""
+
+    selector: str
+    invitation_id: str
+    version: int
+    status: str
+    expires_at: datetime
+    issued_version: int
+    sent_token_version: int
+    email: str
+    email_canonical: str
+    first_name: str
+    last_name: str
+    role: str
+    organization_name: str
+    inviter: str
+    # An account has the invited address (canonical form): its owner must log in to accept.
+    account_exists: bool
+
+    @property
+    def state(self) -> TokenState:
+        return _state(self.status, self.expires_at, self.issued_version, self.sent_token_version)
+
+    @property
+    def role_display(self) -> str:
+        return _ROLE_NAMES.get(self.role, self.role)
+
+
+def _page_sql(connection) -> str:
+    """The token, its invitation, organization and inviter, and one row per account that may have the invited
+    address (found case-insensitively, like `user_for_email`; the canonical comparison is done on the rows)."""
+    q = connection.ops.quote_name
+    User = get_user_model()
+    token, inv, org, user = (m._meta for m in (InvitationToken, Invitation, Organization, User))
+
+    def col(meta, name: str) -> str:
+        return q(meta.get_field(name).column)
+
+    return (
+        f"SELECT i.{col(inv, 'id')}, i.{col(inv, 'version')}, i.{col(inv, 'status')}, i.{col(inv, 'expires_at')}, "  # noqa: S608
+        f"t.{col(token, 'issued_version')}, i.{col(inv, 'sent_token_version')}, i.{col(inv, 'email')}, "
+        f"i.{col(inv, 'email_canonical')}, i.{col(inv, 'first_name')}, i.{col(inv, 'last_name')}, "
+        f"i.{col(inv, 'role')}, o.{col(org, 'name')}, u.{col(user, user.pk.name)}, u.{col(user, 'first_name')}, "
+        f"u.{col(user, 'last_name')}, u.{col(user, User.USERNAME_FIELD)}, a.{col(user, 'email')} "
+        f"FROM {q(token.db_table)} t "
+        f"JOIN {q(inv.db_table)} i ON i.{col(inv, 'id')} = t.{col(token, 'invitation')} "
+        f"JOIN {q(org.db_table)} o ON o.{col(org, 'id')} = i.{col(inv, 'organization')} "
+        f"LEFT JOIN {q(user.db_table)} u ON u.{col(user, user.pk.name)} = i.{col(inv, 'invited_by')} "
+        f"LEFT JOIN {q(user.db_table)} a ON a.{col(user, User.USERNAME_FIELD)} = i.{col(inv, 'email_canonical')} "
+        f"OR UPPER(a.{col(user, 'email')}) = UPPER(i.{col(inv, 'email_canonical')}) "
+        f"OR UPPER(a.{col(user, 'email')}) = UPPER(i.{col(inv, 'email')}) "
+        f"WHERE t.{col(token, 'selector')} = %s"
+    )
+
+
+# Statements built from the models' metadata, once per (builder, database vendor).
+_SQL: dict[tuple[object, str], str] = {}
+
+
+def _statement(build, connection) -> str:
+    key = (build, connection.vendor)
+    return _SQL.get(key) or _SQL.setdefault(key, build(connection))
+
+
+def _uuid_str(value) -> str:
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(value))
+
+
+def _inviter(user_id, first_name: str, last_name: str, username: str) -> str:
+    """Who invited, as the pages and emails name them: AbstractUser.get_full_name() or get_username()."""
+    if user_id is None:
+        return "The A4C onboarding team"
+    return f"{first_name} {last_name}".strip() or username
+
+
+def _aware(value) -> datetime:
+    if isinstance(value, str):  # SQLite without a declared-type converter
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+
+
+def invitation_page(selector: str, *, using: str = DEFAULT_DB_ALIAS) -> InvitationPage | None:
+    """The landing page's view of the invitation behind a selector whose verifier was checked earlier, or
+    None if there is no such token.
+
+    Raw SQL because compiling the ORM's four-table select_related costs more than running the query, and the
+    page is opened by every invitee (and every mail scanner)."""
+    if not selector:
+        return None
+    connection = connections[using]
+    sql = _statement(_page_sql, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [selector])
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    inv_id, version, status, expires_at, issued, sent, email, canonical, first, last, role, org_name = rows[0][:12]
+    return InvitationPage(
+        selector=selector,
+        invitation_id=_uuid_str(inv_id),
+        version=version,
+        status=status,
+        expires_at=_aware(expires_at),
+        issued_version=issued,
+        sent_token_version=sent,
+        email=email,
+        email_canonical=canonical,
+        first_name=first,
+        last_name=last,
+        role=role,
+        organization_name=org_name,
+        inviter=_inviter(*rows[0][12:16]),
+        account_exists=any(candidate is not None and canonical_email(candidate) == canonical for *_, candidate in rows),
+    )
 
 
 def invitation_get(invitation_id, *, using: str = DEFAULT_DB_ALIAS) -> Invitation:

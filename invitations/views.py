@@ -1,26 +1,31 @@
 """Acceptance pages: thin views over `invitations.selectors` and `invitations.services`.
 
-The link's token is checked once, on the GET that carries it; the session then keeps only the selector
-of a token whose verifier matched (so the plaintext token never reaches the database) and the browser is
-redirected to a URL without it. GETs change no invitation (mail scanners follow links); POSTs act.
+The link's token is checked once, on the GET that carries it; the browser then keeps only the selector of a
+token whose verifier matched, in a signed cookie of its own (`invitations.cookie`), and is redirected to a
+URL without the token. GETs change no invitation (mail scanners follow links); POSTs act, on a fresh read.
 """
 
 import functools
+import secrets
 
 from django.conf import settings
 from django.contrib.auth import login, logout
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import services
+from . import cookie, services
 from .emails import canonical_email
 from .forms import NewAccountForm
+from .landing import landing_cache
 from .ratelimit import attempt_allowed
-from .selectors import TokenCheck, TokenState, selector_check, token_check, user_for_email
+from .selectors import InvitationPage, TokenState, invitation_page, token_check
 
-SESSION_KEY = "invitation"
+# Stands for the CSRF token in rendered pages kept by the micro-cache; each response gets its own token.
+CSRF_PLACEHOLDER = f"csrf{secrets.token_hex(16)}"
 
 PROBLEMS: dict[str, tuple[int, str, str]] = {
     TokenState.UNKNOWN: (
@@ -82,53 +87,60 @@ def accept_token(request: HttpRequest, token: str) -> HttpResponse:
     if not attempt_allowed(request):
         return _too_many(request)
     check = token_check(token)
-    request.session[SESSION_KEY] = {"selector": check.selector} if check.invitation else {"unknown": True}
-    return redirect("invitations:accept")
+    response = redirect("invitations:accept")
+    if check.invitation is not None:
+        cookie.remember(response, check.selector)
+        landing_cache.forget(check.selector)  # the page shows what was just checked
+    else:
+        cookie.forget(response)
+    return response
 
 
-def _mode(request: HttpRequest, check: TokenCheck) -> str:
+def _mode(request: HttpRequest, page: InvitationPage) -> str:
     """new: no account yet; confirm: logged in as the invited account; login: the invited address has an
     account, not logged in; switch: logged in as someone else."""
     user = request.user
     if user.is_authenticated:
-        return "confirm" if canonical_email(user.email or "") == check.invitation.email_canonical else "switch"
-    return "login" if user_for_email(check.invitation.email) is not None else "new"
+        return "confirm" if canonical_email(user.email or "") == page.email_canonical else "switch"
+    return "login" if page.account_exists else "new"
+
+
+def _landing_html(request: HttpRequest, page: InvitationPage, mode: str, *, form=None, login_form=None, error=""):
+    """The landing page with CSRF_PLACEHOLDER for the token: "new" and "login" pages without a submitted form
+    depend on the invitation alone, so the micro-cache keeps them."""
+    if form is None and mode == "new":
+        form = NewAccountForm(email=page.email, initial={"first_name": page.first_name, "last_name": page.last_name})
+    if login_form is None and mode == "login":
+        login_form = AuthenticationForm(request, initial={"username": page.email_canonical})
+    context = {
+        "invitation": page,
+        "mode": mode,
+        "form": form,
+        "login_form": login_form,
+        "error": error,
+        "user": request.user,
+        "csrf_token": CSRF_PLACEHOLDER,
+    }
+    return render_to_string("invitations/landing.html", context)
 
 
 def _landing(
-    request: HttpRequest, check: TokenCheck, *, form=None, login_form=None, error: str = "", status: int = 200
-):
-    invitation = check.invitation
-    inviter = invitation.invited_by
-    mode = _mode(request, check)
-    context = {
-        "invitation": invitation,
-        "organization": invitation.organization,
-        "inviter": (inviter.get_full_name() or inviter.get_username()) if inviter else "The A4C onboarding team",
-        "role": invitation.get_role_display(),
-        "expires_at": invitation.expires_at,
-        "mode": mode,
-        "form": form
-        or (
-            NewAccountForm(
-                email=invitation.email, initial={"first_name": invitation.first_name, "last_name": invitation.last_name}
-            )
-            if mode == "new"
-            else None
-        ),
-        "login_form": login_form
-        or (AuthenticationForm(request, initial={"username": invitation.email_canonical}) if mode == "login" else None),
-        "error": error,
-    }
-    return render(request, "invitations/landing.html", context, status=status)
+    request: HttpRequest, page: InvitationPage, *, form=None, login_form=None, error: str = "", status: int = 200
+) -> HttpResponse:
+    mode = _mode(request, page)
+    reusable = mode in ("new", "login") and form is None and login_form is None and not error
+    html = landing_cache.html(page, mode) if reusable else None
+    if html is None:
+        html = _landing_html(request, page, mode, form=form, login_form=login_form, error=error)
+        if reusable:
+            landing_cache.keep_html(page, mode, html)
+    return HttpResponse(html.replace(CSRF_PLACEHOLDER, get_token(request)), status=status)
 
 
-def _keep_invitation(request: HttpRequest, change) -> None:
-    """Log in or out without losing the invitation: Django flushes the session when the user changes."""
-    kept = request.session.get(SESSION_KEY)
-    change()
-    if kept is not None:
-        request.session[SESSION_KEY] = kept
+def _done(request: HttpRequest, context: dict) -> HttpResponse:
+    response = render(request, "invitations/done.html", context)
+    cookie.forget(response)
+    return response
 
 
 # Tokenless pages: same-origin, because under no-referrer browsers send "Origin: null" with the form's POST,
@@ -136,62 +148,73 @@ def _keep_invitation(request: HttpRequest, change) -> None:
 @private("same-origin")
 @require_http_methods(["GET", "POST"])
 def accept(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST" and not attempt_allowed(request):
+    if request.method == "POST":
+        return _act(request)
+    selector = cookie.remembered(request)
+    page = landing_cache.page(selector) if selector else None
+    if page is None:
+        return _problem(request, TokenState.UNKNOWN)
+    if (state := page.state) != TokenState.VALID:
+        return _problem(request, state)
+    return _landing(request, page)
+
+
+def _act(request: HttpRequest) -> HttpResponse:
+    """A POST decides on the database as it is now, never on the micro-cache."""
+    if not attempt_allowed(request):
         return _too_many(request)
-    stored = request.session.get(SESSION_KEY) or {}
-    check = selector_check(stored.get("selector", ""))
-    if not check.valid:
-        return _problem(request, check.state)
-    if request.method == "GET":
-        return _landing(request, check)
+    selector = cookie.remembered(request)
+    page = invitation_page(selector)
+    if page is None:
+        return _problem(request, TokenState.UNKNOWN)
+    if page.state != TokenState.VALID:
+        return _problem(request, page.state)
 
     action = request.POST.get("action")
-    invitation = check.invitation
     if action == "decline":
         try:
-            services.invitation_decline(selector=check.selector)
+            services.invitation_decline(selector=selector)
         except services.InvitationUnavailable as exc:
             return _problem(request, exc.state)
-        request.session.pop(SESSION_KEY, None)
-        return render(request, "invitations/done.html", {"declined": True, "organization": invitation.organization})
+        finally:
+            landing_cache.forget(selector)
+        return _done(request, {"declined": True, "organization": page.organization_name})
     if action == "logout":
-        _keep_invitation(request, lambda: logout(request))
+        logout(request)  # the invitation cookie is not the session's: it stays
         return redirect("invitations:accept")
     if action == "login":
         form = AuthenticationForm(request, data=request.POST)
         if not form.is_valid():
-            return _landing(request, check, login_form=form, status=400)
+            return _landing(request, page, login_form=form, status=400)
         account = form.get_user()
-        if canonical_email(account.email or "") != invitation.email_canonical:
-            return _landing(request, check, error="That account's email address is not the invited one.", status=403)
-        _keep_invitation(request, lambda: login(request, account))
+        if canonical_email(account.email or "") != page.email_canonical:
+            return _landing(request, page, error="That account's email address is not the invited one.", status=403)
+        login(request, account)
         return redirect("invitations:accept")
     if action != "accept":
-        return _landing(request, check, error="Choose accept or decline.", status=400)
+        return _landing(request, page, error="Choose accept or decline.", status=400)
 
-    mode = _mode(request, check)
+    mode = _mode(request, page)
     try:
         if mode == "confirm":
-            acceptance = services.invitation_accept(selector=check.selector, user=request.user)
+            services.invitation_accept(selector=selector, user=request.user)
         elif mode == "new":
-            form = NewAccountForm(request.POST, email=invitation.email)
+            form = NewAccountForm(request.POST, email=page.email)
             if not form.is_valid():
-                return _landing(request, check, form=form, status=400)
+                return _landing(request, page, form=form, status=400)
             acceptance = services.invitation_accept(
-                selector=check.selector,
+                selector=selector,
                 first_name=form.cleaned_data["first_name"],
                 last_name=form.cleaned_data["last_name"],
                 password=form.cleaned_data["password1"],
             )
-            _keep_invitation(
-                request, lambda: login(request, acceptance.user, backend=settings.AUTHENTICATION_BACKENDS[0])
-            )
+            login(request, acceptance.user, backend=settings.AUTHENTICATION_BACKENDS[0])
         else:
-            return _landing(request, check, error="Log in as the invited account to accept.", status=403)
+            return _landing(request, page, error="Log in as the invited account to accept.", status=403)
     except services.InvitationUnavailable as exc:
         return _problem(request, exc.state)
     except (services.AccountExists, services.AccountMismatch) as exc:
-        return _landing(request, check, error=str(exc), status=409)
-    request.session.pop(SESSION_KEY, None)
-    context = {"accepted": True, "organization": invitation.organization, "role": invitation.get_role_display()}
-    return render(request, "invitations/done.html", context)
+        return _landing(request, page, error=str(exc), status=409)
+    finally:
+        landing_cache.forget(selector)
+    return _done(request, {"accepted": True, "organization": page.organization_name, "role": page.role_display})

@@ -1,0 +1,85 @@
+"""The landing page: the checked selector lives in a signed cookie of its own, and the per-process micro-cache
+may only delay what a GET shows, never what a POST does."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
+from django.test import Client
+
+from invitations import services
+from invitations.cookie import COOKIE
+from invitations.models import Invitation
+from invitations.payloads import Invitee
+
+from .helpers import accept_new, fan_out, open_link
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_invitation_cookie_is_signed_scoped_and_holds_no_verifier(
+    settings, organization, users_worker, celery_worker, smtp
+):
+    fan_out(organization, [Invitee("cookie@example.org")])
+    token = smtp.token_for("cookie@example.org")
+    selector, verifier = token.split(".")
+    browser = Client()
+    moved = browser.get(f"/invitations/accept/{token}/")
+    cookie = moved.cookies[COOKIE]
+    assert verifier not in cookie.value and selector in cookie.value
+    assert cookie["path"] == "/invitations/" and cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert bool(cookie["secure"]) == (not settings.DEBUG) and 0 < int(cookie["max-age"]) <= 3600
+    assert browser.get("/invitations/accept/").status_code == 200
+    assert "sessionid" not in browser.cookies and not Session.objects.exists(), "an anonymous invitee has no session"
+
+    forged = Client()
+    forged.cookies[COOKIE] = selector  # the selector alone, unsigned
+    assert forged.get("/invitations/accept/").status_code == 404
+    tampered = Client()
+    tampered.cookies[COOKIE] = cookie.value.replace(selector, selector[::-1])
+    assert tampered.get("/invitations/accept/").status_code == 404
+
+    # Logging in, out and in again keeps the invitation: it is not the session's.
+    get_user_model().objects.create_user("other", email="other@example.org", password="others own password 1")
+    browser.force_login(get_user_model().objects.get(username="other"))
+    assert b"but this invitation is for cookie@example.org" in browser.get("/invitations/accept/").content
+    assert browser.post("/invitations/accept/", {"action": "logout"}).status_code == 302
+    assert b"Create your account" in browser.get("/invitations/accept/").content
+
+    done = accept_new(browser)
+    assert done.status_code == 200 and done.cookies[COOKIE].value == "", "the cookie is dropped once used"
+
+
+def test_a_revoked_invitation_shows_withdrawn_at_once_without_the_micro_cache(
+    settings, organization, users_worker, celery_worker, smtp
+):
+    settings.INVITATION_LANDING_CACHE_TTL = 0
+    (invitation_id,) = fan_out(organization, [Invitee("zero@example.org")]).invitation_ids
+    browser = Client()
+    assert open_link(browser, smtp.token_for("zero@example.org")).status_code == 200
+
+    assert services.invitation_revoke(invitation_id=invitation_id, reason="Left")
+    page = browser.get("/invitations/accept/")
+    assert page.status_code == 410 and b"withdrawn" in page.content
+
+
+def test_within_the_ttl_a_post_still_refuses_a_revoked_invitation_and_the_page_catches_up_after_it(
+    settings, organization, users_worker, celery_worker, smtp
+):
+    settings.INVITATION_LANDING_CACHE_TTL = 300
+    (invitation_id,) = fan_out(organization, [Invitee("late@example.org")]).invitation_ids
+    browser = Client()
+    assert open_link(browser, smtp.token_for("late@example.org")).status_code == 200
+
+    assert services.invitation_revoke(invitation_id=invitation_id, reason="Left")
+    # Within the TTL this process may still show its copy of the page: the documented trade-off...
+    assert browser.get("/invitations/accept/").status_code == 200
+    # ...but every POST reads the database.
+    refused = accept_new(browser)
+    assert refused.status_code == 410 and b"withdrawn" in refused.content
+    assert browser.post("/invitations/accept/", {"action": "decline"}).status_code == 410
+    assert not get_user_model().objects.exists()
+    assert Invitation.objects.get(pk=invitation_id).status == "revoked"
+
+    settings.INVITATION_LANDING_CACHE_TTL = 0  # the TTL has passed
+    page = browser.get("/invitations/accept/")
+    assert page.status_code == 410 and b"withdrawn" in page.content

@@ -1,15 +1,19 @@
 """Rendering and sending one invitation email, and telling transient SMTP failures from permanent ones."""
 
+import contextlib
 import smtplib
+import threading
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, mailers
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.template.loader import render_to_string
 from django.urls import reverse
 
 from .logging import redact
-from .models import Invitation
+from .selectors import OutgoingEmail
 
 SUBJECTS = {
     "invitation": "You're invited to join {organization} on A4C",
@@ -23,13 +27,6 @@ def accept_url(token: str) -> str:
     return settings.INVITATION_BASE_URL.rstrip("/") + reverse("invitations:accept_token", args=[token])
 
 
-def _inviter(invitation: Invitation) -> str:
-    user = invitation.invited_by
-    if user is None:
-        return "The A4C onboarding team"
-    return user.get_full_name() or user.get_username()
-
-
 @dataclass(frozen=True)
 class RenderedEmail:
     subject: str
@@ -37,30 +34,83 @@ class RenderedEmail:
     html: str
 
 
-def render(invitation: Invitation, *, kind: str, token: str) -> RenderedEmail:
+def render(delivery: OutgoingEmail, *, token: str) -> RenderedEmail:
+    kind = delivery.kind
     context = {
-        "invitation": invitation,
-        "organization": invitation.organization.name,
-        "inviter": _inviter(invitation),
-        "role": invitation.get_role_display(),
-        "expires_at": invitation.expires_at,
+        "organization": delivery.organization_name,
+        "inviter": delivery.inviter,
+        "role": delivery.role_display,
+        "expires_at": delivery.expires_at,
         "link": accept_url(token),
         "kind": kind,
-        "greeting_name": invitation.first_name,
+        "greeting_name": delivery.first_name,
     }
     return RenderedEmail(
-        subject=SUBJECTS.get(kind, SUBJECTS["invitation"]).format(organization=invitation.organization.name),
+        subject=SUBJECTS.get(kind, SUBJECTS["invitation"]).format(organization=delivery.organization_name),
         text=render_to_string("invitations/email/invitation.txt", context),
         html=render_to_string("invitations/email/invitation.html", context),
     )
 
 
-def send(invitation: Invitation, email: RenderedEmail) -> None:
+# A connection idle for longer is not reused: servers drop idle clients (RFC 5321 asks them to wait 5 minutes,
+# some wait less), and reconnecting then is cheaper than finding out with a failed send.
+SMTP_REUSE_IDLE = 30.0
+
+
+class _SmtpConnection(threading.local):
+    """This thread's (so, under the prefork pool, this process's) open SMTP connection, reused from one email
+    to the next: connecting, greeting and TLS are most of what a send costs."""
+
+    backend: SmtpBackend | None = None
+    config: str = ""
+    used_at: float = 0.0
+
+    def discard(self) -> None:
+        backend, self.backend = self.backend, None
+        if backend is not None:
+            with contextlib.suppress(Exception):  # a broken connection is being thrown away anyway
+                backend.close()
+
+
+_smtp = _SmtpConnection()
+
+
+def _send_reusing(message: EmailMultiAlternatives, config: str) -> None:
+    if _smtp.backend is not None and (_smtp.config != config or time.monotonic() - _smtp.used_at > SMTP_REUSE_IDLE):
+        _smtp.discard()
+    if _smtp.backend is None:
+        _smtp.backend, _smtp.config = mailers["default"], config
+    backend = _smtp.backend
+    try:
+        reused = not backend.open()  # open() says whether it had to connect
+        try:
+            backend.send_messages([message])
+        except smtplib.SMTPServerDisconnected:
+            if not reused:
+                raise
+            # The server had closed the kept connection, which fails at the first command of the message:
+            # send it again at once on a fresh connection (what the task's retry would do, minus the wait).
+            backend.close()
+            backend.open()
+            backend.send_messages([message])
+    except BaseException:
+        # Any failure leaves the connection in doubt: the next email (or retry) starts a fresh one, and the
+        # error goes to the caller as before (is_transient decides whether the task retries).
+        _smtp.discard()
+        raise
+    _smtp.used_at = time.monotonic()
+
+
+def send(delivery: OutgoingEmail, email: RenderedEmail) -> None:
     message = EmailMultiAlternatives(
-        subject=email.subject, body=email.text, from_email=settings.DEFAULT_FROM_EMAIL, to=[invitation.email]
+        subject=email.subject, body=email.text, from_email=settings.DEFAULT_FROM_EMAIL, to=[delivery.email]
     )
     message.attach_alternative(email.html, "text/html")
-    message.send(using="default")
+    config = settings.MAILERS.get("default", {})
+    if config.get("BACKEND") == f"{SmtpBackend.__module__}.{SmtpBackend.__name__}":
+        _send_reusing(message, repr(config))
+    else:  # console, file (one file per connection, so one per email), memory: as Django does it
+        message.send(using="default")
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -41,17 +41,18 @@ def send_invitation_email(self, delivery_id: str) -> None:
     if claim.outcome == "busy":
         # Another copy of this task is sending it now: look again when its lease ends (or sooner).
         raise self.retry(countdown=min(claim.retry_in, 5.0))
+    delivery = claim.delivery
     if claim.outcome == "send":
-        delivery, token = claim.delivery, claim.token
+        token = claim.token
         try:
-            mail.send(delivery.invitation, mail.render(delivery.invitation, kind=delivery.kind, token=token.value))
+            mail.send(delivery, mail.render(delivery, token=token.value))
         except Exception as exc:
             error = mail.describe(exc)
             final = not mail.is_transient(exc) or delivery.attempts > settings.INVITATION_EMAIL_MAX_RETRIES
-            delivery_mark_unsent(delivery=delivery, error=error, final=final)
+            delivery = delivery_mark_unsent(delivery=delivery, error=error, final=final)
             log.warning(
                 "Invitation email %s (attempt %d) failed%s: %s",
-                delivery.pk,
+                delivery.id,
                 delivery.attempts,
                 "" if final else ", will retry",
                 error,
@@ -59,10 +60,10 @@ def send_invitation_email(self, delivery_id: str) -> None:
             if not final:
                 raise self.retry(countdown=backoff(delivery.attempts)) from None
         else:
-            delivery_mark_sent(delivery=delivery, selector=token.selector)
+            delivery = delivery_mark_sent(delivery=delivery, selector=token.selector)
     # Only now, with the delivery row committed, does the workflow hear of it.
     try:
-        delivery_report_rollback_unsafe(delivery_id=delivery_id)
+        delivery_report_rollback_unsafe(delivery=delivery)
     except TemporalUnavailable as exc:
         log.warning("Delivery %s: could not report to Temporal (%s); retrying", delivery_id, exc)
         raise self.retry(countdown=backoff(self.request.retries + 1)) from None

@@ -510,8 +510,16 @@ def history_counts(workflow_id: str) -> dict[str, int]:
 
     history = temporal.run(fetch, timeout=30)
     kinds = [event.event_type for event in history.events]
+    local = sum(
+        1
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    )
     return {
-        "activities": kinds.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED),
+        # Every step counts, local or not: the baseline runs that many regular no-op activities.
+        "activities": kinds.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) + local,
+        "local_activities": local,
         "timers": kinds.count(EventType.EVENT_TYPE_TIMER_STARTED),
         "signals": kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED),
         "workflow_tasks": kinds.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
@@ -631,6 +639,7 @@ def throughput(rig: Rig, worker: subprocess.Popen, pool: ThreadPoolExecutor, arg
     return {
         "bootstraps": args.bootstraps,
         "activities_per_bootstrap": counts["activities"],
+        "local_activities_per_bootstrap": counts["local_activities"],
         "timers_per_bootstrap": counts["timers"],
         "signals_per_bootstrap": counts["signals"],
         "workflow_tasks_per_bootstrap": counts["workflow_tasks"],

@@ -330,7 +330,7 @@ def organization_create(
     except ProjectionError as exc:
         # Two bootstraps raced for one subdomain: the partial unique index decides.
         if isinstance(exc.__cause__, IntegrityError):
-            raise SubdomainTaken(f"“{subdomain}” was taken by another organization a moment ago.") from exc
+            raise SubdomainTaken(f"“{subdomain}” is already used by an organization (taken a moment ago).") from exc
         raise
     return Organization.objects.get(pk=organization_id)
 

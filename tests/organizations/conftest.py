@@ -31,6 +31,9 @@ def mail_pipeline(smtp, celery_worker):  # noqa: F811
 
 
 HISTORIES = Path(__file__).parent / "histories"
+# Bump when the workflow's commands change behind a new workflow.patched() id; older files stay and keep
+# being replayed.
+HISTORY_GENERATION = "v2"
 
 
 @pytest.fixture
@@ -47,7 +50,7 @@ def keep_history():
         asyncio.run(Replayer(workflows=[OrganizationBootstrapWorkflow]).replay_workflow(history))
         if os.environ.get("A4C_RECORD_HISTORIES"):
             HISTORIES.mkdir(exist_ok=True)
-            (HISTORIES / f"{name}.json").write_text(history.to_json())
+            (HISTORIES / f"{HISTORY_GENERATION}_{name}.json").write_text(history.to_json())
         return history
 
     return keep

@@ -26,15 +26,20 @@ def replay(workflow_class: type, path: Path) -> None:
     asyncio.run(Replayer(workflows=[workflow_class]).replay_workflow(load(path)))
 
 
-def test_recorded_histories_cover_success_failure_cancel_and_retry():
-    assert {p.stem for p in HISTORIES} >= {
-        "happy_path",
-        "dns_configuration_failed",
-        "dns_quorum_not_reached",
-        "cancelled",
-        "dns_recheck_signal",
-        "retried_run",
-    }
+SCENARIOS = {
+    "happy_path",
+    "dns_configuration_failed",
+    "dns_quorum_not_reached",
+    "cancelled",
+    "dns_recheck_signal",
+    "retried_run",
+}
+
+
+@pytest.mark.parametrize("generation", ["v1", "v2"])
+def test_recorded_histories_cover_success_failure_cancel_and_retry(generation):
+    """v1: regular activities only; v2: short steps as local activities (patch local-activities-for-short-steps)."""
+    assert {p.stem for p in HISTORIES} >= {f"{generation}_{s}" for s in SCENARIOS}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
@@ -71,7 +76,7 @@ class PatchedChange(OrganizationBootstrapWorkflow):
 
 def test_an_unpatched_change_breaks_replay():
     with pytest.raises(NondeterminismError):
-        replay(UnpatchedChange, Path(__file__).parent / "histories" / "happy_path.json")
+        replay(UnpatchedChange, Path(__file__).parent / "histories" / "v1_happy_path.json")
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

@@ -23,7 +23,7 @@ class _Entry:
     page: InvitationPage | None
     # Rendered pages by mode ("new", "login": the ones that depend on the invitation alone), with the CSRF
     # token still a placeholder.
-    html: dict[str, str] = field(default_factory=dict)
+    html: dict[str, bytes] = field(default_factory=dict)
 
 
 class LandingCache:
@@ -52,11 +52,11 @@ class LandingCache:
                 self._entries[selector] = _Entry(read_at, page)
         return page
 
-    def html(self, page: InvitationPage, mode: str) -> str | None:
+    def html(self, page: InvitationPage, mode: str) -> bytes | None:
         entry = self._fresh(page.selector)
         return entry.html.get(mode) if entry is not None and entry.page is page else None
 
-    def keep_html(self, page: InvitationPage, mode: str, html: str) -> None:
+    def keep_html(self, page: InvitationPage, mode: str, html: bytes) -> None:
         entry = self._fresh(page.selector)
         if entry is not None and entry.page is page:
             entry.html[mode] = html

@@ -26,6 +26,7 @@ from .selectors import InvitationPage, TokenState, invitation_page, token_check
 
 # Stands for the CSRF token in rendered pages kept by the micro-cache; each response gets its own token.
 CSRF_PLACEHOLDER = f"csrf{secrets.token_hex(16)}"
+_CSRF_PLACEHOLDER_BYTES = CSRF_PLACEHOLDER.encode()
 
 PROBLEMS: dict[str, tuple[int, str, str]] = {
     TokenState.UNKNOWN: (
@@ -99,13 +100,15 @@ def accept_token(request: HttpRequest, token: str) -> HttpResponse:
 def _mode(request: HttpRequest, page: InvitationPage) -> str:
     """new: no account yet; confirm: logged in as the invited account; login: the invited address has an
     account, not logged in; switch: logged in as someone else."""
-    user = request.user
-    if user.is_authenticated:
+    # Users are logged in through the session only: without its cookie there is no one to look up.
+    if settings.SESSION_COOKIE_NAME in request.COOKIES and (user := request.user).is_authenticated:
         return "confirm" if canonical_email(user.email or "") == page.email_canonical else "switch"
     return "login" if page.account_exists else "new"
 
 
-def _landing_html(request: HttpRequest, page: InvitationPage, mode: str, *, form=None, login_form=None, error=""):
+def _landing_html(
+    request: HttpRequest, page: InvitationPage, mode: str, *, form=None, login_form=None, error: str = ""
+) -> bytes:
     """The landing page with CSRF_PLACEHOLDER for the token: "new" and "login" pages without a submitted form
     depend on the invitation alone, so the micro-cache keeps them."""
     if form is None and mode == "new":
@@ -121,7 +124,7 @@ def _landing_html(request: HttpRequest, page: InvitationPage, mode: str, *, form
         "user": request.user,
         "csrf_token": CSRF_PLACEHOLDER,
     }
-    return render_to_string("invitations/landing.html", context)
+    return render_to_string("invitations/landing.html", context).encode()
 
 
 def _landing(
@@ -134,7 +137,7 @@ def _landing(
         html = _landing_html(request, page, mode, form=form, login_form=login_form, error=error)
         if reusable:
             landing_cache.keep_html(page, mode, html)
-    return HttpResponse(html.replace(CSRF_PLACEHOLDER, get_token(request)), status=status)
+    return HttpResponse(html.replace(_CSRF_PLACEHOLDER_BYTES, get_token(request).encode()), status=status)
 
 
 def _done(request: HttpRequest, context: dict) -> HttpResponse:

@@ -1,6 +1,8 @@
 """The landing page: the checked selector lives in a signed cookie of its own, and the per-process micro-cache
 may only delay what a GET shows, never what a POST does."""
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
@@ -14,6 +16,13 @@ from invitations.payloads import Invitee
 from .helpers import accept_new, fan_out, open_link
 
 pytestmark = pytest.mark.django_db(transaction=True)
+CSRF_FIELD = re.compile(rb'name="csrfmiddlewaretoken" value="([A-Za-z0-9]+)"')
+
+
+def csrf_token(response) -> str:
+    tokens = set(CSRF_FIELD.findall(response.content))
+    assert len(tokens) == 1, tokens
+    return tokens.pop().decode()
 
 
 def test_the_invitation_cookie_is_signed_scoped_and_holds_no_verifier(
@@ -22,13 +31,15 @@ def test_the_invitation_cookie_is_signed_scoped_and_holds_no_verifier(
     fan_out(organization, [Invitee("cookie@example.org")])
     token = smtp.token_for("cookie@example.org")
     selector, verifier = token.split(".")
-    browser = Client()
+    browser = Client(enforce_csrf_checks=True)
     moved = browser.get(f"/invitations/accept/{token}/")
     cookie = moved.cookies[COOKIE]
     assert verifier not in cookie.value and selector in cookie.value
     assert cookie["path"] == "/invitations/" and cookie["httponly"] and cookie["samesite"] == "Lax"
     assert bool(cookie["secure"]) == (not settings.DEBUG) and 0 < int(cookie["max-age"]) <= 3600
-    assert browser.get("/invitations/accept/").status_code == 200
+    first, second = browser.get("/invitations/accept/"), browser.get("/invitations/accept/")
+    assert first.status_code == second.status_code == 200
+    assert csrf_token(first) != csrf_token(second), "a cached page still gets a fresh CSRF token per response"
     assert "sessionid" not in browser.cookies and not Session.objects.exists(), "an anonymous invitee has no session"
 
     forged = Client()
@@ -38,14 +49,18 @@ def test_the_invitation_cookie_is_signed_scoped_and_holds_no_verifier(
     tampered.cookies[COOKIE] = cookie.value.replace(selector, selector[::-1])
     assert tampered.get("/invitations/accept/").status_code == 404
 
-    # Logging in, out and in again keeps the invitation: it is not the session's.
+    # Logging in and out keeps the invitation: it is not the session's.
     get_user_model().objects.create_user("other", email="other@example.org", password="others own password 1")
     browser.force_login(get_user_model().objects.get(username="other"))
     assert b"but this invitation is for cookie@example.org" in browser.get("/invitations/accept/").content
-    assert browser.post("/invitations/accept/", {"action": "logout"}).status_code == 302
-    assert b"Create your account" in browser.get("/invitations/accept/").content
+    page = browser.get("/invitations/accept/")
+    assert browser.post("/invitations/accept/", {"action": "logout"}).status_code == 403, "CSRF is checked"
+    logged_out = browser.post("/invitations/accept/", {"action": "logout", "csrfmiddlewaretoken": csrf_token(page)})
+    assert logged_out.status_code == 302
+    page = browser.get("/invitations/accept/")
+    assert b"Create your account" in page.content
 
-    done = accept_new(browser)
+    done = accept_new(browser, csrfmiddlewaretoken=csrf_token(page))
     assert done.status_code == 200 and done.cookies[COOKIE].value == "", "the cookie is dropped once used"
 
 

@@ -2,33 +2,40 @@
 
 Run from the repository root:
 
-    .venv/bin/python bench/invitations.py [--invitations 1000] [--seconds 8]
+    .venv/bin/python bench/invitations.py [--invitations 1000] [--seconds 8] [--celery-concurrency N]
 
 It creates the PostgreSQL database `a4c_bench_invitations` (127.0.0.1:5432, user postgres, trust auth),
 dropping a leftover first, migrates it, starts a Temporal dev server (WAL pragmas), a Temporal worker
-(`manage.py run_temporal_worker`), a Celery worker (`celery -A a4c worker --pool threads --concurrency 16`,
-as the README deploys it) on Redis database 13 (emptied first), an aiosmtpd SMTP sink in this process, and
-gunicorn; measures; stops everything, drops the database and prints ONE JSON line on stdout (progress on stderr).
+(`manage.py run_temporal_worker`), a Celery worker (`celery -A a4c worker --pool prefork`, one process per
+core, as the README deploys it) on Redis database 13 (emptied first), an aiosmtpd SMTP sink in this process,
+and gunicorn; measures; stops everything, drops the database and prints ONE JSON line on stdout (progress on
+stderr).
 
 - `fanout_emails_per_s`: a workflow runs the invitation activities as the bootstrap does (the test
-  workflow `tests/invitations/fanout_workflow.py`): `invitations.generate` for N invitees, then
-  `invitations.enqueue_emails`, then waits until every invitation's DeliveryReport signal has arrived. The
-  figure is N / (last report − invitations generated), in workflow time: enqueueing, N Celery tasks each
-  issuing a token, rendering, sending over SMTP and recording the delivery and its events, and N signals.
-  `fanout_total_s` also counts generating the invitations and starting their lifecycle workflows.
+  workflow `tests/invitations/fanout_workflow.py`): `invitations.generate` for N invitees (which also starts
+  their N lifecycle workflows), then `invitations.enqueue_emails`, then waits until every invitation's
+  DeliveryReport signal has arrived. The figure is N / (last report − invitations generated), in workflow
+  time: enqueueing, N Celery tasks each issuing a token, rendering, sending over SMTP and recording the
+  delivery and its events, and N signals. `fanout_total_s` also counts generating the invitations and
+  starting their lifecycle workflows.
 - `smtplib_emails_per_s` (baseline): a plain loop in this process sending N messages of the same size with
-  `smtplib` to the same sink, one connection per message as Django's SMTP mailer opens for each `send()`.
-- `landing_rps` / `landing_p99_ms`: GET /invitations/accept/ (the landing page: session read, token and
-  invitation look-up, template) with a session holding a valid invitation, by 32 concurrent keep-alive
-  clients for `--seconds`, on gunicorn (gthread, 2×cores+1 workers × 4 threads, no access log).
+  `smtplib` to the same sink over ONE connection (`smtplib_connections`), as the product's email task keeps
+  one connection per worker process.
+- `landing_rps` / `landing_p99_ms`: GET /invitations/accept/ (the landing page) by 32 concurrent keep-alive
+  clients for `--seconds`, on gunicorn (gthread, 2×cores+1 workers × 4 threads, as a4c/gunicorn.conf.py,
+  without its access log). The clients send what a browser holds after opening a real emailed link: the
+  signed invitation cookie set by the token URL and the CSRF cookie set by the landing page (no session).
   `bare_rps` / `bare_p99_ms` (baseline): a view returning "ok" through the same middleware on the same
-  server. Targets: fanout >= 100 emails/s and >= 0.5× smtplib; landing >= 0.7× bare, p99 < 50 ms.
+  server, same cookies. Targets: fanout >= 100 emails/s and >= 0.5× smtplib; landing >= 0.7× bare, p99 < 50 ms.
 """
 
 import argparse
 import asyncio
+import email
+import email.policy
 import json
 import os
+import re
 import smtplib
 import socket
 import subprocess
@@ -46,6 +53,7 @@ DB_NAME = "a4c_bench_invitations"
 SERVER_URL = "postgres://postgres@127.0.0.1:5432"
 REDIS_DB = 13
 CLIENTS = 32
+LINK = re.compile(r"https?://[^\s\"<>]+/invitations/accept/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+/")
 
 
 def log(message: str) -> None:
@@ -65,9 +73,14 @@ def psql(sql: str) -> None:
 class Sink:
     def __init__(self) -> None:
         self.count = 0
+        self.first_link = ""
 
     async def handle_DATA(self, server, session, envelope):
         self.count += 1
+        if not self.first_link:  # one real invitation link, for the landing page phase
+            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            match = LINK.search(message.get_body(preferencelist=("plain",)).get_content())
+            self.first_link = match.group(0) if match else ""
         return "250 OK"
 
 
@@ -138,6 +151,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--invitations", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--celery-pool", default="prefork")
+    parser.add_argument("--celery-concurrency", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
 
     from aiosmtpd.controller import Controller
@@ -199,9 +214,9 @@ def main() -> None:
                     "a4c",
                     "worker",
                     "--pool",
-                    "threads",
+                    args.celery_pool,
                     "--concurrency",
-                    "16",
+                    str(args.celery_concurrency),
                     "--loglevel",
                     "WARNING",
                     "--without-mingle",
@@ -217,7 +232,7 @@ def main() -> None:
         django.setup()
         fanout = measure_fanout(args.invitations)
         baseline = measure_smtplib(smtp_port, args.invitations)
-        web = measure_web(env, args.seconds)
+        web = measure_web(env, args.seconds, sink.first_link)
     finally:
         for process in processes:
             process.terminate()
@@ -243,6 +258,7 @@ def main() -> None:
         "fanout_total_s": fanout["total_s"],
         "fanout_counted": fanout["counted"],
         "smtplib_emails_per_s": baseline,
+        "smtplib_connections": "one for the loop",
         "fanout_vs_smtplib": round(fanout["emails_per_s"] / baseline, 2),
         "landing_rps": web["landing"]["rps"],
         "landing_p50_ms": web["landing"]["p50_ms"],
@@ -251,6 +267,7 @@ def main() -> None:
         "bare_p99_ms": web["bare"]["p99_ms"],
         "landing_vs_bare": round(web["landing"]["rps"] / web["bare"]["rps"], 2),
         "concurrency": CLIENTS,
+        "celery": f"{args.celery_pool} x{args.celery_concurrency}",
         "targets": {"fanout_emails_per_s": 100, "fanout_vs_smtplib": 0.5, "landing_vs_bare": 0.7, "landing_p99_ms": 50},
     }
     print(json.dumps(result))
@@ -313,27 +330,47 @@ def measure_fanout(n: int) -> dict:
 
 
 def measure_smtplib(port: int, n: int) -> float:
+    """One connection for the whole loop, as the product's email task keeps one per worker process."""
     body = ("x" * 70 + "\r\n") * 40  # about the size of a rendered invitation (text and HTML parts)
     message = f"From: no-reply@localhost\r\nTo: someone@example.org\r\nSubject: Invitation\r\n\r\n{body}"
     began = time.monotonic()
-    for i in range(n):
-        with smtplib.SMTP("127.0.0.1", port) as client:
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        for i in range(n):
             client.sendmail("no-reply@localhost", [f"person{i:05d}@example.org"], message)
     rate = n / (time.monotonic() - began)
     log(f"smtplib loop: {rate:.1f} emails/s")
     return round(rate, 1)
 
 
-def measure_web(env: dict, seconds: float) -> dict:
-    from django.contrib.sessions.backends.db import SessionStore
+def _browser_cookies(port: int, link: str) -> str:
+    """Open an emailed link as a browser does: the token URL (which sets the invitation cookie and redirects),
+    then the landing page (which sets the CSRF cookie). Returns the Cookie header the browser then sends."""
+    import http.client
+    from urllib.parse import urlsplit
 
-    from invitations.models import InvitationToken
+    cookies: dict[str, str] = {}
 
-    selector = InvitationToken.objects.values_list("selector", flat=True).first()
-    session = SessionStore()
-    session["invitation"] = {"selector": selector}
-    session.create()
-    cookie = f"sessionid={session.session_key}"
+    def get(path: str) -> http.client.HTTPResponse:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        response = connection.getresponse()
+        response.read()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            cookies[name] = rest.split(";", 1)[0]
+        connection.close()
+        return response
+
+    moved = get(urlsplit(link).path)
+    assert moved.status == 302, moved.status
+    landing = get(moved.headers["Location"])
+    assert landing.status == 200, landing.status
+    assert "sessionid" not in cookies, "an anonymous invitee needs no session"
+    return "; ".join(f"{k}={v}" for k, v in cookies.items())
+
+
+def measure_web(env: dict, seconds: float, link: str) -> dict:
     port = free_port()
     workers = 2 * (os.cpu_count() or 1) + 1
     server = subprocess.Popen(
@@ -361,6 +398,7 @@ def measure_web(env: dict, seconds: float) -> dict:
     try:
         wait_port(port)
         wait_ready(f"http://127.0.0.1:{port}/bench/bare/")
+        cookie = _browser_cookies(port, link)
         results = {}
         # Alternate, so background load on the machine hits both alike; keep each one's better run.
         for name, path in [("bare", "/bench/bare/"), ("landing", "/invitations/accept/")] * 2:

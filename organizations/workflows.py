@@ -63,8 +63,10 @@ T = TypeVar("T")
 # own, no extra workflow task per completion (about half the server and worker CPU of a bootstrap). Runs
 # started before this change keep regular activities, so their histories replay.
 LOCAL_ACTIVITIES_PATCH = "local-activities-for-short-steps"
-# Generating invitations starts a lifecycle workflow per invitee, which can take long for big lists.
-REGULAR_ACTIVITIES = frozenset({InvitationActivity.GENERATE})
+# Generating invitations starts a lifecycle workflow per invitee: quick for a few (then a local activity too,
+# for runs started after this patch), long for big lists, which keep a regular activity.
+LOCAL_GENERATE_PATCH = "local-generate-for-short-invitee-lists"
+LOCAL_GENERATE_MAX_INVITEES = 20
 
 
 class _StepFailed(Exception):
@@ -270,6 +272,7 @@ class OrganizationBootstrapWorkflow:
             InvitationActivity.GENERATE,
             GenerateInvitationsInput(p.organization_id, p.invitees, p.requested_by_id, p.attempt),
             GeneratedInvitations,
+            local=len(p.invitees) <= LOCAL_GENERATE_MAX_INVITEES and workflow.patched(LOCAL_GENERATE_PATCH),
         )
         self._state.invitations = InvitationCounts(total=len(generated.invitation_ids))
         return generated
@@ -359,13 +362,11 @@ class OrganizationBootstrapWorkflow:
 
     # --- Helpers ----------------------------------------------------------------------------------------
 
-    async def _activity(self, name: str, arg: Any, result_type: type[T], *, retry: RetryPolicy | None = None) -> T:
+    async def _activity(
+        self, name: str, arg: Any, result_type: type[T], *, retry: RetryPolicy | None = None, local: bool = True
+    ) -> T:
         t = self._params.timings
-        execute = (
-            workflow.execute_local_activity
-            if self._local_activities and name not in REGULAR_ACTIVITIES
-            else workflow.execute_activity
-        )
+        execute = workflow.execute_local_activity if self._local_activities and local else workflow.execute_activity
         return await execute(
             name,
             arg,

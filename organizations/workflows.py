@@ -63,10 +63,12 @@ T = TypeVar("T")
 # own, no extra workflow task per completion (about half the server and worker CPU of a bootstrap). Runs
 # started before this change keep regular activities, so their histories replay.
 LOCAL_ACTIVITIES_PATCH = "local-activities-for-short-steps"
-# Generating invitations starts a lifecycle workflow per invitee: quick for a few (then a local activity too,
-# for runs started after this patch), long for big lists, which keep a regular activity.
-LOCAL_GENERATE_PATCH = "local-generate-for-short-invitee-lists"
-LOCAL_GENERATE_MAX_INVITEES = 20
+# The invitation steps start a lifecycle workflow or enqueue a task per invitee: quick for a few, long for a big
+# list, which must be a regular activity (a local one that outlives its workflow task is retried from scratch
+# while signals pile up). Runs started before this patch ran generate always as a regular and enqueue always as
+# a local activity.
+INVITEE_COUNT_PATCH = "activity-kind-by-invitee-count"
+LOCAL_MAX_INVITEES = 20
 
 
 class _StepFailed(Exception):
@@ -272,7 +274,7 @@ class OrganizationBootstrapWorkflow:
             InvitationActivity.GENERATE,
             GenerateInvitationsInput(p.organization_id, p.invitees, p.requested_by_id, p.attempt),
             GeneratedInvitations,
-            local=len(p.invitees) <= LOCAL_GENERATE_MAX_INVITEES and workflow.patched(LOCAL_GENERATE_PATCH),
+            local=self._local_for(len(p.invitees), before_patch=False),
         )
         self._state.invitations = InvitationCounts(total=len(generated.invitation_ids))
         return generated
@@ -289,6 +291,7 @@ class OrganizationBootstrapWorkflow:
                     p.organization_id, generated.invitation_ids, workflow.info().workflow_id, p.attempt
                 ),
                 EnqueuedInvitationEmails,
+                local=self._local_for(len(generated.invitation_ids), before_patch=True),
             )
             # Results still missing when the wait ends count as failures below.
             with contextlib.suppress(TimeoutError):
@@ -386,6 +389,11 @@ class OrganizationBootstrapWorkflow:
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self._recheck_requested, timeout=timedelta(seconds=seconds))
         self._recheck_requested = False
+
+    def _local_for(self, invitees: int, *, before_patch: bool) -> bool:
+        if workflow.patched(INVITEE_COUNT_PATCH):
+            return invitees <= LOCAL_MAX_INVITEES
+        return before_patch
 
     def _count_invitations(self, final: bool = False) -> InvitationCounts:
         total = len(self._expected_invitations)

@@ -39,7 +39,7 @@ SCENARIOS = {
 @pytest.mark.parametrize("generation", ["v1", "v2", "v3"])
 def test_recorded_histories_cover_success_failure_cancel_and_retry(generation):
     """v1: regular activities only; v2: short steps as local activities (patch local-activities-for-short-steps);
-    v3: generating a short invitee list as a local activity too (patch local-generate-for-short-invitee-lists)."""
+    v3: the invitation steps as local activities for short invitee lists only (patch activity-kind-by-invitee-count)."""
     assert {p.stem for p in HISTORIES} >= {f"{generation}_{s}" for s in SCENARIOS}
 
 

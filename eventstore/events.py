@@ -52,3 +52,20 @@ class RecordedEvent:
     created_at: datetime
     created_by_id: int | None = None
     idempotency_key: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    """An event on its way into the store: what a RecordedEvent holds but the position and stream version, which
+    only the append's statement draws. Projection.append_statement builds its write from these."""
+
+    event_id: uuid.UUID
+    stream_type: str
+    stream_id: str
+    event_type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: EventMetadata
+    created_at: datetime
+    created_by_id: int | None = None
+    idempotency_key: str | None = None

@@ -3,19 +3,32 @@
 A projection handles a set of event types and applies a *batch* of them at once. The live append path
 calls it with the events of one append; a rebuild calls it with thousands at a time. Both go through the
 same `apply`, so a rebuilt table equals the live one by construction (and a test checks it).
+
+A projection may also offer `append_statement`: the same write as one SQL statement that travels in the append's
+own round trip (PostgreSQL, appends outside a transaction). It must write exactly what `apply` writes; tests
+compare the two field by field.
 """
 
 import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.db import connections, models
 
-from .events import RecordedEvent
+from .events import PendingEvent, RecordedEvent
+
+
+@dataclass(frozen=True, slots=True)
+class AppendStatement:
+    """A projection's write for one append, as one data-modifying SQL statement with `%s` placeholders."""
+
+    sql: str
+    params: Sequence[Any]
 
 
 class Projection:
@@ -26,6 +39,19 @@ class Projection:
 
     def apply(self, events: Sequence[RecordedEvent], *, using: str) -> None:
         raise NotImplementedError
+
+    def append_statement(self, events: Sequence[PendingEvent], *, using: str) -> AppendStatement | None:
+        """Optional: what `apply` would write for these events (those of one append that this projection handles),
+        as one PostgreSQL statement run in the append's own statement; None leaves them to `apply`.
+
+        The statement (INSERT, UPDATE or DELETE ... RETURNING) runs as a data-modifying CTE after the one that
+        inserts the events, named `appended` (columns event_id, position, stream_version; joined on event_id
+        for a batch). It takes stream versions from there and writes only rows joined to it, so it writes nothing
+        when the insert wrote nothing (an idempotent replay, a version conflict). It returns one row per event
+        applied: fewer (an unknown row) rolls the append back, and the general path's `apply` reports the error.
+        It shares the insert's snapshot, so it sees neither the new events nor other CTEs' writes.
+        """
+        return None
 
     def reset(self, *, using: str) -> None:
         # Raw DELETE: no cascade collection, and foreign keys between projection tables are deferred, so

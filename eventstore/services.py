@@ -1,17 +1,21 @@
 """Writing to the event store: appends (with projections applied in the same transaction) and rebuilds."""
 
+import hashlib
+import itertools
 import json
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import Final
+from weakref import WeakKeyDictionary
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, DataError, IntegrityError, connections, transaction
 from django.utils import timezone
 
 from . import projections as projection_registry
 from .catalogue import EVENT_TYPE_PATTERN, EventType, StreamType, schema_version
-from .events import EventMetadata, NewEvent, RecordedEvent
+from .events import EventMetadata, NewEvent, PendingEvent, RecordedEvent
 from .exceptions import ConcurrencyError, IdempotencyConflictError, InvalidEventError, ProjectionError
 from .models import Event
 from .selectors import events_for_keys, iter_event_batches, stream_version
@@ -103,7 +107,7 @@ def _replayed(stream_type: str, stream_id: str, events: Sequence[NewEvent], usin
     return [stored[e.idempotency_key] for e in events]
 
 
-def _insert_sql(vendor: str, rows: int, keys: int) -> str:
+def _insert_sql(vendor: str, rows: int, keys: int, returning: str = "position, stream_version") -> str:
     """One statement that checks the expected version and the idempotency keys, and inserts the batch.
 
     It inserts nothing if the stream is elsewhere or any key is already stored; the caller then tells a retry
@@ -129,7 +133,7 @@ def _insert_sql(vendor: str, rows: int, keys: int) -> str:
             "CROSS JOIN (SELECT coalesce(max(stream_version), 0) AS version FROM eventstore_event "
             "WHERE stream_type = %s AND stream_id = %s) AS cur "
             f"WHERE (%s::int IS NULL OR cur.version = %s::int) {stored_keys}"
-            "ON CONFLICT DO NOTHING RETURNING position, stream_version"
+            f"ON CONFLICT DO NOTHING RETURNING {returning}"
         )
     values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * rows)
     return (
@@ -140,11 +144,13 @@ def _insert_sql(vendor: str, rows: int, keys: int) -> str:
         "CROSS JOIN (SELECT coalesce(max(stream_version), 0) AS version FROM eventstore_event "
         "WHERE stream_type = %s AND stream_id = %s) AS cur "
         f"WHERE (%s IS NULL OR cur.version = %s) {stored_keys}"
-        "ON CONFLICT DO NOTHING RETURNING position, stream_version"
+        f"ON CONFLICT DO NOTHING RETURNING {returning}"
     )
 
 
 _LOCK_SQL: Final = "SELECT pg_advisory_xact_lock(%s)"
+# Raised by eventstore_append_check() (migration 0003) when an append statement wrote fewer rows than it should.
+APPEND_CHECK_SQLSTATE: Final = "A4C01"
 
 
 def _take_append_lock(using: str) -> None:
@@ -156,23 +162,217 @@ def _take_append_lock(using: str) -> None:
             cursor.execute(_LOCK_SQL, [APPEND_LOCK_KEY])
 
 
+def _simple_queries(connection) -> bool:
+    """Whether cursor.execute() sends a simple query, which may hold several statements (PostgreSQL).
+
+    Django's psycopg 3 backend binds parameters on the client unless `server_side_binding` is on; psycopg then
+    sends the query text in one Query message, whose statements the server runs in order, in one transaction.
+    """
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3  # imported here: SQLite needs no driver
+
+    return is_psycopg3 and connection.settings_dict["OPTIONS"].get("server_side_binding") is not True
+
+
 def _locked_insert(cursor, connection, sql: str, params: list) -> list[tuple[int, int]]:
     """Take the append lock (PostgreSQL), then run the insert; returns the inserted (position, stream_version)."""
     if connection.vendor != "postgresql":
         cursor.execute(sql, params)
         return cursor.fetchall()
-    from django.db.backends.postgresql.psycopg_any import is_psycopg3  # imported here: SQLite needs no driver
-
-    if not is_psycopg3 or connection.settings_dict["OPTIONS"].get("server_side_binding") is True:
+    if not _simple_queries(connection):
         cursor.execute(_LOCK_SQL, [APPEND_LOCK_KEY])
         cursor.execute(sql, params)
         return cursor.fetchall()
-    # One round trip for both: with Django's client-side binding this is a simple query, whose statements run in
-    # order, each with its own snapshot. The INSERT's snapshot is taken once the lock is granted, so it sees every
-    # append committed before (expected_version=ANY and the key check stay exact) and draws positions under it.
+    # One round trip for both, each statement with its own snapshot. The INSERT's snapshot is taken once the lock
+    # is granted, so it sees every append committed before (expected_version=ANY and the key check stay exact)
+    # and draws positions under it.
     cursor.execute(f"{_LOCK_SQL}; {sql}", [APPEND_LOCK_KEY, *params])
     cursor.nextset()
     return cursor.fetchall()
+
+
+class _Batch:
+    """One append's events, checked and turned into the insert's parameters; shared by both paths."""
+
+    def __init__(self, stream_type, stream_id, events, payloads, metadata, expected, created_by_id, connection):
+        self.stream_type, self.stream_id, self.events, self.payloads = stream_type, stream_id, events, payloads
+        self.metadata, self.expected, self.created_by_id = metadata, expected, created_by_id
+        self.created_at = timezone.now()
+        self.event_ids = [uuid.uuid4() for _ in events]
+        self.keys = [e.idempotency_key for e in events if e.idempotency_key is not None]
+        meta_json = _metadata_json(metadata)
+        correlation_id = str(meta_json.pop("correlation_id", ""))
+        workflow_id = str(meta_json.pop("workflow_id", ""))
+        id_field, at_field = Event._meta.get_field("event_id"), Event._meta.get_field("created_at")
+        # Parameters in the order the statement names them: select list, VALUES rows, stream, expectation.
+        params: list = [
+            stream_type,
+            stream_id,
+            json.dumps(meta_json),
+            correlation_id,
+            workflow_id,
+            at_field.get_db_prep_value(self.created_at, connection),
+            created_by_id,
+        ]
+        for n, (event, event_id, payload) in enumerate(zip(events, self.event_ids, payloads, strict=True), start=1):
+            params += [
+                id_field.get_db_prep_value(event_id, connection),
+                n,
+                event.event_type,
+                schema_version(event.event_type),
+                payload,
+                event.idempotency_key,
+            ]
+        self.params = [*params, stream_type, stream_id, expected, expected, *self.keys]
+        # The payloads as stored and read back: what projections and the caller get (tuples become lists...).
+        self.data = [json.loads(payload) for payload in payloads]
+
+    def pending(self) -> list[PendingEvent]:
+        return [
+            PendingEvent(
+                event_id=self.event_ids[i],
+                stream_type=self.stream_type,
+                stream_id=self.stream_id,
+                event_type=event.event_type,
+                schema_version=schema_version(event.event_type),
+                data=self.data[i],
+                metadata=self.metadata,
+                created_at=self.created_at,
+                created_by_id=self.created_by_id,
+                idempotency_key=event.idempotency_key,
+            )
+            for i, event in enumerate(self.events)
+        ]
+
+    def recorded(self, rows: list[tuple[int, int]]) -> list[RecordedEvent]:
+        inserted = {version: position for position, version in rows}
+        first = min(inserted)
+        return [
+            RecordedEvent(
+                position=inserted[first + i],
+                event_id=self.event_ids[i],
+                stream_type=self.stream_type,
+                stream_id=self.stream_id,
+                stream_version=first + i,
+                event_type=event.event_type,
+                schema_version=schema_version(event.event_type),
+                data=self.data[i],
+                metadata=self.metadata,
+                created_at=self.created_at,
+                created_by_id=self.created_by_id,
+                idempotency_key=event.idempotency_key,
+            )
+            for i, event in enumerate(self.events)
+        ]
+
+    def not_appended(self, using: str, *, partly: bool = False) -> list[RecordedEvent]:
+        """The insert wrote nothing (or `partly`: not all): the stored events if this batch was appended before under
+        the same keys (a retry), else ConcurrencyError."""
+        if not partly and (stored := _replayed(self.stream_type, self.stream_id, self.events, using)) is not None:
+            return stored
+        actual = stream_version(stream_type=self.stream_type, stream_id=self.stream_id, using=using)
+        expected = actual if self.expected is None else self.expected
+        raise ConcurrencyError(self.stream_type, self.stream_id, expected, actual)
+
+
+def _statement_sql(shape: tuple, connection) -> str:
+    """The insert, the projections' CTEs and the check of what they wrote, for one shape of append."""
+    from psycopg.sql import Literal  # imported here: only the PostgreSQL fast path needs it
+
+    events, keys, *projections = shape
+    checks = [("c.n", events, "eventstore_event")] if events > 1 else []  # ON CONFLICT DO NOTHING could skip a row
+    ctes = []
+    for i, (sql, handled, name) in enumerate(projections):
+        ctes.append(f", p{i} AS ({sql})")
+        checks.append((f"(SELECT count(*) FROM p{i})", handled, name))  # noqa: S608  names only
+    insert = _insert_sql("postgresql", events, keys, "event_id, position, stream_version")
+    select = "SELECT a.position, a.stream_version FROM appended a"
+    if checks:
+        raw = connection.connection
+        select += ", (SELECT count(*) AS n FROM appended) c WHERE " + " AND ".join(  # noqa: S608  literals quoted
+            f"eventstore_append_check(c.n, {written}, {int(expected)}, {Literal(name).as_string(raw)})"
+            for written, expected, name in checks
+        )
+    return f"WITH appended AS ({insert}){''.join(ctes)} {select}"
+
+
+_STATEMENTS: dict[tuple, str] = {}
+_MAX_STATEMENTS: Final = 256  # shapes kept; a shape is one per event count, key count and projection statement
+
+
+def _one_statement(batch: _Batch, connection, using: str) -> tuple[str, list] | None:
+    """The insert and every projection's write as one statement, with its parameters; None if a projection that
+    handles these events has no append statement for them."""
+    shape: list = [len(batch.events), len(batch.keys)]
+    params = list(batch.params)
+    pending = None
+    for projection in projection_registry.handling({e.event_type for e in batch.events}):
+        pending = pending or batch.pending()
+        handled = [e for e in pending if e.event_type in projection.handles]
+        try:
+            statement = projection.append_statement(handled, using=using)
+        except Exception:  # noqa: BLE001  the general path's apply() raises it as a ProjectionError, unless it is a replay
+            return None
+        if statement is None:
+            return None
+        shape.append((statement.sql, len(handled), projection.name))
+        params += statement.params
+    key = tuple(shape)
+    if (sql := _STATEMENTS.get(key)) is None:
+        sql = _statement_sql(key, connection)
+        if len(_STATEMENTS) < _MAX_STATEMENTS:
+            _STATEMENTS[key] = sql
+    return sql, params
+
+
+# Statements prepared on each connection (SQL-level PREPARE, which lives as long as the session): the server then
+# neither parses nor plans the append's big statement again, a third of its CPU time per append.
+_prepared: WeakKeyDictionary = WeakKeyDictionary()
+_MAX_PREPARED: Final = 64
+
+
+def _numbered(sql: str) -> str:
+    """Client-side binding's %s placeholders as PREPARE's $1, $2..., and %% back to %."""
+    numbers = itertools.count(1)
+    return re.sub(r"%[s%]", lambda m: f"${next(numbers)}" if m.group() == "%s" else "%", sql)
+
+
+def _append_in_one_round_trip(batch: _Batch, connection, using: str) -> list[tuple[int, int]] | None:
+    """Run the append as one query, outside any transaction; None leaves it to the general path.
+
+    PostgreSQL runs the statements of one simple query as one implicit transaction: the lock is held to its
+    commit, the second statement's snapshot is taken once the lock is granted (so the version and key checks see
+    every earlier append), and a failure anywhere rolls back everything. A failed attempt wrote nothing, so the
+    general path can simply run next: it reports a projection's error as a ProjectionError with its real cause
+    (or succeeds, if the state changed in between).
+    """
+    if (statement := _one_statement(batch, connection, using)) is None:
+        return None
+    sql, params = statement
+    raw = connection.connection
+    names = _prepared.setdefault(raw, {})
+    try:
+        with connection.cursor() as cursor:
+            if (name := names.get(sql)) is None and len(names) < _MAX_PREPARED:
+                name = f"eventstore_append_{hashlib.sha1(sql.encode()).hexdigest()[:24]}"  # noqa: S324  a name, not a secret
+                try:
+                    cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
+                except DatabaseError as exc:
+                    if getattr(exc.__cause__, "sqlstate", None) != "42P05":  # prepared before on this session
+                        raise
+                names[sql] = name
+            if name is not None:
+                sql = f"EXECUTE {name}({', '.join(['%s'] * len(params))})"
+            cursor.execute(f"{_LOCK_SQL}; {sql}", [APPEND_LOCK_KEY, *params])
+            cursor.nextset()
+            return cursor.fetchall()
+    except DatabaseError as exc:
+        sqlstate = getattr(exc.__cause__, "sqlstate", None)
+        if sqlstate == "26000":  # the session lost its prepared statements (DISCARD ALL, a pooler): prepare again
+            _prepared.pop(raw, None)
+            return None
+        if isinstance(exc, IntegrityError | DataError) or sqlstate == APPEND_CHECK_SQLSTATE:
+            return None
+        raise
 
 
 def events_append(
@@ -195,65 +395,27 @@ def events_append(
     payloads = _validate(stream_type, stream_id, events)
     metadata = metadata or EventMetadata()
     expected = None if expected_version is ANY else int(expected_version)
+    connection = connections[using]
+
+    if (
+        connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and connection.get_autocommit()
+        and _simple_queries(connection)
+    ):
+        batch = _Batch(stream_type, stream_id, events, payloads, metadata, expected, created_by_id, connection)
+        if (rows := _append_in_one_round_trip(batch, connection, using)) is not None:
+            return batch.recorded(rows) if rows else batch.not_appended(using)
 
     with transaction.atomic(using=using):
-        connection = connections[using]
-        created_at = timezone.now()
-        event_ids = [uuid.uuid4() for _ in events]
-        meta_json = _metadata_json(metadata)
-        correlation_id = str(meta_json.pop("correlation_id", ""))
-        workflow_id = str(meta_json.pop("workflow_id", ""))
-        id_field, at_field = Event._meta.get_field("event_id"), Event._meta.get_field("created_at")
-        # Parameters in the order the statement names them: select list, VALUES rows, stream, expectation.
-        params: list = [
-            stream_type,
-            stream_id,
-            json.dumps(meta_json),
-            correlation_id,
-            workflow_id,
-            at_field.get_db_prep_value(created_at, connection),
-            created_by_id,
-        ]
-        for n, (event, event_id, payload) in enumerate(zip(events, event_ids, payloads, strict=True), start=1):
-            params += [
-                id_field.get_db_prep_value(event_id, connection),
-                n,
-                event.event_type,
-                schema_version(event.event_type),
-                payload,
-                event.idempotency_key,
-            ]
-        keys = [e.idempotency_key for e in events if e.idempotency_key is not None]
-        params += [stream_type, stream_id, expected, expected, *keys]
+        batch = _Batch(stream_type, stream_id, events, payloads, metadata, expected, created_by_id, connection)
         with connection.cursor() as cursor:
-            rows = _locked_insert(cursor, connection, _insert_sql(connection.vendor, len(events), len(keys)), params)
-            inserted = {version: position for position, version in rows}
-
-        if len(inserted) != len(events):
-            # If nothing was written because this batch was appended before under the same keys, that is a retry.
-            if not inserted and (stored := _replayed(stream_type, stream_id, events, using)) is not None:
-                return stored
-            actual = stream_version(stream_type=stream_type, stream_id=stream_id, using=using)
-            raise ConcurrencyError(stream_type, stream_id, actual if expected is None else expected, actual)
-
-        first = min(inserted)
-        recorded = [
-            RecordedEvent(
-                position=inserted[first + i],
-                event_id=event_ids[i],
-                stream_type=stream_type,
-                stream_id=stream_id,
-                stream_version=first + i,
-                event_type=event.event_type,
-                schema_version=schema_version(event.event_type),
-                data=json.loads(payloads[i]),
-                metadata=metadata,
-                created_at=created_at,
-                created_by_id=created_by_id,
-                idempotency_key=event.idempotency_key,
+            rows = _locked_insert(
+                cursor, connection, _insert_sql(connection.vendor, len(events), len(batch.keys)), batch.params
             )
-            for i, event in enumerate(events)
-        ]
+        if len(rows) != len(events):
+            return batch.not_appended(using, partly=bool(rows))
+        recorded = batch.recorded(rows)
         _project(recorded, using)
     return recorded
 

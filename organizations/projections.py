@@ -2,9 +2,11 @@
 
 from collections.abc import Callable, Sequence
 
+from django.db import connections
+
 from eventstore.catalogue import EventType
-from eventstore.events import RecordedEvent
-from eventstore.projections import Projection, register, rows_by_pk, rows_insert, rows_update
+from eventstore.events import PendingEvent, RecordedEvent
+from eventstore.projections import AppendStatement, Projection, register, rows_by_pk, rows_insert, rows_update
 
 from .models import DnsStatus, Organization, OrganizationStatus
 
@@ -39,7 +41,8 @@ class _Row(dict):
         self[name] = value
 
 
-def _created(_: None, event: RecordedEvent, parent: _Row | None) -> _Row:
+def _created(event: RecordedEvent | PendingEvent, parent: _Row | None) -> _Row:
+    """The new row; its version, the event's stream version, is the caller's (a pending event has none yet)."""
     data = event.data
     return _Row(
         _DEFAULTS,
@@ -57,7 +60,6 @@ def _created(_: None, event: RecordedEvent, parent: _Row | None) -> _Row:
         bootstrap_attempt=data.get("attempt", 1),
         created_at=event.created_at,
         updated_at=event.created_at,
-        version=event.stream_version,
     )
 
 
@@ -100,7 +102,7 @@ def _bootstrap_failed(org: _Row, event: RecordedEvent) -> None:
     org.failed_at = event.created_at
 
 
-_APPLY: dict[str, Callable[[_Row, RecordedEvent], None]] = {
+_APPLY: dict[str, Callable[[_Row, RecordedEvent | PendingEvent], None]] = {
     EventType.ORGANIZATION_BOOTSTRAP_RESTARTED: _restarted,
     EventType.ORGANIZATION_DNS_CONFIGURED: _dns_configured,
     EventType.ORGANIZATION_DNS_VERIFIED: _dns_verified,
@@ -147,7 +149,8 @@ class OrganizationProjection(Projection):
                 parent = rows.get(parent_id) if parent_id else None
                 if parent_id and parent is None:
                     raise OrganizationMissing(f"Parent organization {parent_id} does not exist.")
-                rows[event.stream_id] = new[event.stream_id] = _created(None, event, parent)
+                rows[event.stream_id] = new[event.stream_id] = _created(event, parent)
+                new[event.stream_id].version = event.stream_version
                 continue
             org = rows.get(event.stream_id)
             if org is None:
@@ -158,3 +161,63 @@ class OrganizationProjection(Projection):
                 changed[event.stream_id] = org
         rows_insert(Organization, list(new.values()), using=using)
         rows_update(Organization, list(changed.values()), _MUTABLE_FIELDS, using=using)
+
+    def append_statement(self, events: Sequence[PendingEvent], *, using: str) -> AppendStatement | None:
+        if len(events) != 1:
+            return None  # one UPDATE per row and statement: several events of one organization go through apply()
+        (event,) = events
+        connection = connections[using]
+        if event.event_type == EventType.ORGANIZATION_CREATED:
+            row = _created(event, None)
+            del row["version"]  # the statement takes it from `appended`
+            parent_id = event.data.get("parent_id")
+            if parent_id:
+                # The parent's path and depth come from its row, which the statement joins: no parent, no row.
+                del row["path"], row["depth"]
+            sql = _statement_sql(connection, "insert", tuple(row), bool(parent_id))
+            params = _prepared(connection, row)
+            if parent_id:
+                params += [event.stream_id.replace("-", ""), _PK.get_db_prep_save(parent_id, connection)]
+            return AppendStatement(sql, params)
+        # As apply() does for one event: the fields its handler sets, the version and updated_at.
+        changes = _Row(updated_at=event.created_at)
+        _APPLY[event.event_type](changes, event)
+        sql = _statement_sql(connection, "update", tuple(changes), False)
+        pk = _PK.get_db_prep_save(event.stream_id, connection)
+        return AppendStatement(sql, [*_prepared(connection, changes), pk])
+
+
+_PK = Organization._meta.pk
+_BY_ATTNAME = {f.attname: f for f in Organization._meta.concrete_fields}
+_SQL: dict[tuple, str] = {}
+
+
+def _prepared(connection, row: dict) -> list:
+    return [_BY_ATTNAME[name].get_db_prep_save(value, connection) for name, value in row.items()]
+
+
+def _statement_sql(connection, kind: str, attnames: tuple[str, ...], with_parent: bool) -> str:
+    """The append statement's SQL for these fields, built once per shape. `appended` is the events' insert."""
+    key = (connection.vendor, kind, attnames, with_parent)
+    if (sql := _SQL.get(key)) is not None:
+        return sql
+    quote = connection.ops.quote_name
+    table = quote(Organization._meta.db_table)
+    columns = [quote(_BY_ATTNAME[name].column) for name in attnames]
+    version = quote(_BY_ATTNAME["version"].column)
+    if kind == "insert":
+        path, depth = quote(_BY_ATTNAME["path"].column), quote(_BY_ATTNAME["depth"].column)
+        targets, values = [*columns, version], [*(["%s"] * len(columns)), "a.stream_version"]
+        source = "appended a"
+        if with_parent:
+            targets += [path, depth]
+            values += [f"p.{path} || %s", f"p.{depth} + 1"]
+            source += f" JOIN {table} p ON p.{quote(_PK.column)} = %s"
+        sql = f"INSERT INTO {table} ({', '.join(targets)}) SELECT {', '.join(values)} FROM {source} RETURNING 1"  # noqa: S608
+    else:
+        assignments = ", ".join([*(f"{column} = %s" for column in columns), f"{version} = a.stream_version"])
+        sql = (
+            f"UPDATE {table} SET {assignments} FROM appended a "  # noqa: S608
+            f"WHERE {table}.{quote(_PK.column)} = %s RETURNING 1"
+        )
+    return _SQL.setdefault(key, sql)

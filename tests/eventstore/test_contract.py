@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from django.db import DatabaseError, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from eventstore import projections
 from eventstore.catalogue import EventType, StreamType
@@ -122,6 +123,13 @@ class EventStoreContract:
         with pytest.raises(ProjectionError, match="failed on organization.activated"):
             self.append(org_id, [activated()])
         assert not self.events().filter(stream_id=org_id).exists()
+
+    def test_a_child_of_an_unknown_parent_is_refused(self):
+        org_id = str(uuid.uuid4())
+        with pytest.raises(ProjectionError, match="failed on organization.created"):
+            self.append(org_id, [created(parent_id=str(uuid.uuid4()))])
+        assert not self.events().filter(stream_id=org_id).exists()
+        assert not Organization.objects.using(self.alias).filter(pk=org_id).exists()
 
     def test_single_events_update_only_their_organization(self):
         one, other = str(uuid.uuid4()), str(uuid.uuid4())
@@ -279,6 +287,41 @@ class TestSqliteEventStore(EventStoreContract):
 
     def test_runs_on_sqlite(self):
         assert connections[self.alias].vendor == "sqlite"
+
+
+@pytest.mark.django_db(databases=["default"], transaction=True)
+class TestPostgresEventStoreOutsideTransactions(EventStoreContract):
+    """Outside a transaction an append is one round trip: the lock, then the insert and the projection's write
+    in one statement. The whole contract holds on that path too, and the rebuild test compares what it wrote
+    with what apply() writes."""
+
+    alias = "default"
+
+    def one_update(self, org_id):
+        with CaptureQueriesContext(connections[self.alias]) as queries:
+            self.append(org_id, [NewEvent(EventType.ORGANIZATION_DNS_CONFIGURED, {"provider": "local"})])
+        return [q["sql"] for q in queries.captured_queries]
+
+    def test_an_append_is_one_round_trip(self):
+        org_id = str(uuid.uuid4())
+        self.append(org_id, [created()])
+        self.one_update(org_id)  # the first of its shape on this connection also prepares the statement
+        (sql,) = self.one_update(org_id)
+        assert sql.startswith("SELECT pg_advisory_xact_lock(") and "EXECUTE eventstore_append_" in sql
+        org = Organization.objects.using(self.alias).get(pk=org_id)
+        assert (org.version, org.dns_provider) == (3, "local")
+
+    def test_prepared_statements_lost_by_the_session_are_prepared_again(self):
+        org_id = str(uuid.uuid4())
+        self.append(org_id, [created()])
+        self.one_update(org_id)
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute("DEALLOCATE ALL")  # what a pooler's DISCARD ALL does
+        self.one_update(org_id)
+        self.one_update(org_id)
+        assert len(self.one_update(org_id)) == 1
+        assert stream_version(stream_type=ORG, stream_id=org_id, using=self.alias) == 5
+        assert Organization.objects.using(self.alias).get(pk=org_id).version == 5
 
 
 # --- Concurrent writers: these need committed data seen across connections -------------------------------

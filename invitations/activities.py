@@ -4,13 +4,9 @@ On the "bootstrap" queue, called by the bootstrap workflow: generate, enqueue_em
 On the "users" queue, called by UserInvitationWorkflow: provision, remind, expire.
 """
 
-import functools
-from collections.abc import Callable
-
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from temporal_bridge.activities import django_activity, step_key, step_metadata
+from temporal_bridge.activities import django_activity, fail_for_good_on, step_key, step_metadata
 
 from . import selectors, services
 from .payloads import (
@@ -30,18 +26,8 @@ from .payloads import (
     RevokePendingInvitationsInput,
 )
 
-
-def _bad_data_is_final[F: Callable](fn: F) -> F:
-    """Bad input cannot get better by retrying: fail the activity for good, with a message safe to show."""
-
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except services.InvalidInvitationData as exc:
-            raise ApplicationError(str(exc), type="InvalidInvitationData", non_retryable=True) from None
-
-    return run  # type: ignore[return-value]
+# Bad input cannot get better by retrying: such an activity fails for good, with a message safe to show.
+_bad_data_is_final = fail_for_good_on(services.InvalidInvitationData)
 
 
 @django_activity(Activity.GENERATE)

@@ -226,42 +226,32 @@ class _Batch:
         # The payloads as stored and read back: what projections and the caller get (tuples become lists...).
         self.data = [json.loads(payload) for payload in payloads]
 
-    def pending(self) -> list[PendingEvent]:
+    def _fields(self) -> list[dict]:
         return [
-            PendingEvent(
-                event_id=self.event_ids[i],
-                stream_type=self.stream_type,
-                stream_id=self.stream_id,
-                event_type=event.event_type,
-                schema_version=schema_version(event.event_type),
-                data=self.data[i],
-                metadata=self.metadata,
-                created_at=self.created_at,
-                created_by_id=self.created_by_id,
-                idempotency_key=event.idempotency_key,
-            )
+            {
+                "event_id": self.event_ids[i],
+                "stream_type": self.stream_type,
+                "stream_id": self.stream_id,
+                "event_type": event.event_type,
+                "schema_version": schema_version(event.event_type),
+                "data": self.data[i],
+                "metadata": self.metadata,
+                "created_at": self.created_at,
+                "created_by_id": self.created_by_id,
+                "idempotency_key": event.idempotency_key,
+            }
             for i, event in enumerate(self.events)
         ]
+
+    def pending(self) -> list[PendingEvent]:
+        return [PendingEvent(**fields) for fields in self._fields()]
 
     def recorded(self, rows: list[tuple[int, int]]) -> list[RecordedEvent]:
         inserted = {version: position for position, version in rows}
         first = min(inserted)
         return [
-            RecordedEvent(
-                position=inserted[first + i],
-                event_id=self.event_ids[i],
-                stream_type=self.stream_type,
-                stream_id=self.stream_id,
-                stream_version=first + i,
-                event_type=event.event_type,
-                schema_version=schema_version(event.event_type),
-                data=self.data[i],
-                metadata=self.metadata,
-                created_at=self.created_at,
-                created_by_id=self.created_by_id,
-                idempotency_key=event.idempotency_key,
-            )
-            for i, event in enumerate(self.events)
+            RecordedEvent(position=inserted[first + i], stream_version=first + i, **fields)
+            for i, fields in enumerate(self._fields())
         ]
 
     def not_appended(self, using: str, *, partly: bool = False) -> list[RecordedEvent]:

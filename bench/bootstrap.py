@@ -69,7 +69,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -84,6 +83,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from tests.support.net import free_port  # noqa: E402  after the path is set
 
 DB_NAME = "a4c_bench_bootstrap"
 SERVER_URL = "postgres://postgres@127.0.0.1:5432"
@@ -103,12 +104,6 @@ TARGET_RSS_MB = 300
 
 def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:

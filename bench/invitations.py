@@ -50,6 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.support.net import free_port  # noqa: E402  after the path is set
+
 DB_NAME = "a4c_bench_invitations"
 SERVER_URL = "postgres://postgres@127.0.0.1:5432"
 REDIS_DB = 13
@@ -59,12 +61,6 @@ LINK = re.compile(r"https?://[^\s\"<>]+/invitations/accept/[A-Za-z0-9_\-]+\.[A-Z
 
 def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def psql(sql: str) -> None:
@@ -275,31 +271,12 @@ def main() -> None:
 
 
 def measure_fanout(n: int) -> dict:
-    from eventstore.catalogue import EventType, StreamType
-    from eventstore.events import NewEvent
-    from eventstore.services import events_append
     from invitations.payloads import Invitee
     from temporal_bridge.client import start_workflow_rollback_unsafe, temporal
     from tests.invitations.fanout_workflow import FANOUT_WORKFLOW, FanOutInput, FanOutResult
+    from tests.support.organizations import organization_make
 
-    org_id = str(uuid.uuid4())
-    events_append(
-        stream_type=StreamType.ORGANIZATION,
-        stream_id=org_id,
-        events=[
-            NewEvent(
-                EventType.ORGANIZATION_CREATED,
-                {
-                    "name": "Bench Health",
-                    "type": "provider",
-                    "subdomain": "bench",
-                    "domain": "bench.a4c.test",
-                    "parent_id": None,
-                },
-            )
-        ],
-        expected_version=0,
-    )
+    org_id = organization_make("Bench Health")
     workflow_id = f"bench-fanout-{org_id}"
     log(f"fan-out of {n} invitations")
     began = time.monotonic()

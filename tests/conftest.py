@@ -1,8 +1,14 @@
+import functools
+import os
 import uuid
 
 import pytest
+from django.db import connections
 
 from a4c.settings import VAR_DIR
+from tests.support.celery_worker import celery_idle, redis_db
+from tests.support.mail import SmtpSink
+from tests.support.net import free_port
 
 
 def pytest_configure(config):
@@ -73,3 +79,65 @@ def browser():
 
     with chromium() as instance:
         yield instance
+
+
+@pytest.fixture
+def smtp(settings):
+    """A real SMTP server on a free port, with Django's SMTP mailer pointed at it (the test runner had
+    swapped MAILERS for locmem)."""
+    sink = SmtpSink(port=free_port())
+    sink.start()
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": sink.port, "timeout": 5},
+        }
+    }
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_app():
+    from a4c.celery import app
+
+    # The worker's Django fix-up would run system checks against every database, the contract tests' too.
+    os.environ["CELERY_SKIP_CHECKS"] = "1"
+    app.conf.broker_url = f"redis://127.0.0.1:6379/{redis_db()}"
+    app.conf.broker_connection_retry_on_startup = True
+    return app
+
+
+@pytest.fixture
+def celery_worker(celery_app):
+    """A real Celery worker (thread pool) on Redis, consuming a queue private to this test."""
+    from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+
+    queue = f"invitations-test-{uuid.uuid4().hex[:10]}"
+    previous = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = queue
+
+    def close_connections(**kwargs):
+        # Threads of the pool would otherwise keep their connections until the test database is dropped.
+        connections.close_all()
+
+    task_postrun.connect(close_connections, weak=False)
+    try:
+        with start_worker(
+            celery_app,
+            concurrency=8,
+            pool="threads",
+            perform_ping_check=False,
+            shutdown_timeout=30,
+            queues=[queue],
+            loglevel="WARNING",
+        ) as worker:
+            worker.idle = functools.partial(celery_idle, celery_app, queue)
+            yield worker
+    finally:
+        task_postrun.disconnect(close_connections)
+        celery_app.conf.task_default_queue = previous
+        import redis
+
+        redis.Redis.from_url(celery_app.conf.broker_url).delete(queue)

@@ -8,31 +8,15 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from eventstore.catalogue import EventType, StreamType
-from eventstore.events import EventMetadata, NewEvent
 from eventstore.models import Event
-from eventstore.services import events_append
 from organizations.models import Organization
+from tests.support.organizations import organization_make
 
 pytestmark = pytest.mark.django_db
 
 
 def make_org(name: str, *, workflow_id: str = "", correlation_id: str = "") -> str:
-    org_id = str(uuid.uuid4())
-    subdomain = f"o{org_id[:8]}"
-    events_append(
-        stream_type=StreamType.ORGANIZATION,
-        stream_id=org_id,
-        events=[
-            NewEvent(
-                EventType.ORGANIZATION_CREATED,
-                {"name": name, "type": "partner", "subdomain": subdomain, "domain": f"{subdomain}.a4c.test"},
-            ),
-            NewEvent(EventType.ORGANIZATION_ACTIVATED, {}),
-        ],
-        metadata=EventMetadata(workflow_id=workflow_id, correlation_id=correlation_id or org_id, step="test"),
-    )
-    return org_id
+    return organization_make(name, type="partner", active=True, workflow_id=workflow_id, correlation_id=correlation_id)
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from django.test import Client
 
 from invitations.models import Membership
 from invitations.payloads import Invitee
+from tests.support.mail import LINK
 
-from .conftest import LINK
 from .helpers import fan_out
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]

@@ -6,9 +6,6 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-# The invitation tests' real SMTP server and Celery worker, shared here.
-from tests.invitations.conftest import celery_app, celery_worker, smtp  # noqa: F401
-
 
 @pytest.fixture
 def cloudflare(settings):
@@ -25,7 +22,7 @@ def cloudflare(settings):
 
 
 @pytest.fixture
-def mail_pipeline(smtp, celery_worker):  # noqa: F811
+def mail_pipeline(smtp, celery_worker):
     """Invitation emails really delivered: a Celery worker on Redis sending to an SMTP server in this process."""
     return smtp
 

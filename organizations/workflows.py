@@ -63,10 +63,10 @@ T = TypeVar("T")
 # own, no extra workflow task per completion (about half the server and worker CPU of a bootstrap). Runs
 # started before this change keep regular activities, so their histories replay.
 LOCAL_ACTIVITIES_PATCH = "local-activities-for-short-steps"
-# The invitation steps start a lifecycle workflow or enqueue a task per invitee: quick for a few, long for a big
-# list, which must be a regular activity (a local one that outlives its workflow task is retried from scratch
-# while signals pile up). Runs started before this patch ran generate always as a regular and enqueue always as
-# a local activity.
+# The invitation steps (generate, enqueue, revoke) work per invitee: quick for a few, long for a big list,
+# which must be a regular activity (a local one that outlives its workflow task is retried from scratch while
+# signals pile up). Runs started before this patch ran generate always as a regular activity, the others always
+# as local ones.
 INVITEE_COUNT_PATCH = "activity-kind-by-invitee-count"
 LOCAL_MAX_INVITEES = 20
 
@@ -336,6 +336,7 @@ class OrganizationBootstrapWorkflow:
             InvitationActivity.REVOKE_PENDING,
             RevokePendingInvitationsInput(p.organization_id, f"Bootstrap failed at {failed_step}", p.attempt),
             RevokedInvitations,
+            local=self._local_for(len(p.invitees), before_patch=True),
         ):
             self._mark_compensated(Step.GENERATE_INVITATIONS, Step.SEND_INVITATIONS)
         await self._compensation(
@@ -348,12 +349,14 @@ class OrganizationBootstrapWorkflow:
         self._state.status = "failed"
         self._state.current_step = ""
 
-    async def _compensation(self, name: str, activity: str, arg: Any, result_type: type = NoneType) -> bool:
+    async def _compensation(
+        self, name: str, activity: str, arg: Any, result_type: type = NoneType, *, local: bool = True
+    ) -> bool:
         """Run one compensation step; a failure is recorded and the remaining steps still run."""
         state = StepState(name=name, status=StepStatus.RUNNING, started_at=workflow.now().isoformat())
         self._state.compensation.append(state)
         try:
-            await self._activity(activity, arg, result_type)
+            await self._activity(activity, arg, result_type, local=local)
         except ACTIVITY_FAILURES as err:
             state.status, state.error = StepStatus.FAILED, _describe(err)
             self._state.errors.append(f"compensation {name}: {state.error}")

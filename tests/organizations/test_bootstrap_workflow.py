@@ -1,5 +1,6 @@
 """The bootstrap workflow against the real Temporal dev server, PostgreSQL and real DNS servers."""
 
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from eventstore.models import Event
+from invitations.models import Invitation, InvitationStatus
 from organizations import services
 from organizations.dns.models import LocalDnsRecord
 from organizations.models import DnsStatus, OnboardingRequest, Organization, OrganizationStatus
@@ -210,6 +212,50 @@ def test_cancelling_a_running_bootstrap_compensates(settings, local_dns, tempora
     assert org.status == OrganizationStatus.FAILED and org.failed_step == "wait_for_dns_propagation"
     assert org.failure_message == "Cancelled by support."
     assert not LocalDnsRecord.objects.filter(name=org.domain).exists()
+
+
+def activity_kinds(organization_id) -> dict[str, str]:
+    """Each activity type in the run's history: "regular" (scheduled as a task) or "local" (a marker)."""
+
+    async def fetch(client):
+        return await client.get_workflow_handle(bootstrap_workflow_id(str(organization_id))).fetch_history()
+
+    kinds = {}
+    for event in temporal.run(fetch).events:
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            kinds[event.activity_task_scheduled_event_attributes.activity_type.name] = "regular"
+        elif event.marker_recorded_event_attributes.marker_name == "core_local_activity":
+            data = json.loads(event.marker_recorded_event_attributes.details["data"].payloads[0].data)
+            kinds[data["activity_type"]] = "local"
+    return kinds
+
+
+@pytest.mark.slow
+def test_a_big_invitee_list_is_invited_and_revoked_in_regular_activities(
+    settings, local_dns, temporal_worker, mail_pipeline
+):
+    """Generating, enqueueing and revoking work per invitee: above 20 invitees they are regular activities,
+    which a long list cannot outlast (a local activity that outlives its workflow task starts over)."""
+    mail_pipeline.fail_next = 10_000  # every email meets 451 and waits for a retry: the bootstrap stays waiting
+    invitees = [{"email": f"member{i:02d}@example.test", "role": "staff"} for i in range(24)]
+    invitees.append({"email": "boss@example.test", "role": "organization_admin"})
+    with temporal_worker():
+        request = start_bootstrap(invitees=invitees)
+        wait_for(
+            lambda: state_of(request.organization_id).current_step == "send_invitation_emails",
+            timeout=60,
+            message="the email wait",
+        )
+        services.organization_bootstrap_cancel(organization_id=request.organization_id)
+        assert failure_of(request.organization_id).type == "BootstrapCancelled"
+        kinds = activity_kinds(request.organization_id)
+
+    invitations = Invitation.objects.filter(organization_id=request.organization_id)
+    assert invitations.count() == 25
+    assert set(invitations.values_list("status", flat=True)) == {InvitationStatus.REVOKED}
+    per_invitee = ("invitations.generate", "invitations.enqueue_emails", "invitations.revoke_pending")
+    assert {name: kinds[name] for name in per_invitee} == dict.fromkeys(per_invitee, "regular")
+    assert kinds["bootstrap.create_organization"] == "local"  # the short steps stay local
 
 
 def test_support_can_ask_for_an_immediate_dns_check(settings, local_dns, temporal_worker, mail_pipeline, keep_history):

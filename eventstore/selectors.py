@@ -9,6 +9,7 @@ from django.db.models.sql.constants import CURSOR
 from .catalogue import schema_version, upcast
 from .events import EventMetadata, RecordedEvent
 from .models import Event
+from .projections import fast_timestamps
 
 _COLUMNS = (
     "position",
@@ -89,6 +90,7 @@ def _read(queryset) -> list[RecordedEvent]:
     if cursor is None:  # the query can match nothing (an empty IN list)
         return []
     with cursor:
+        fast_timestamps(cursor)
         rows = cursor.fetchall()
     columns = [select[0] for select in compiler.select[: compiler.col_count]]
     converters = {i: c for i, c in compiler.get_converters(columns).items() if i not in _JSON_COLUMNS}

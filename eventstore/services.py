@@ -438,13 +438,16 @@ def projections_rebuild(
         _take_append_lock(using)
         for projection in chosen:
             projection.reset(using=using)
+        replays = [(projection.handles, projection.replay(using=using)) for projection in chosen]
         for batch in iter_event_batches(event_types=event_types, batch_size=batch_size, using=using):
-            for projection in chosen:
-                if matching := [e for e in batch if e.event_type in projection.handles]:
-                    projection.apply(matching, using=using)
+            for handles, replay in replays:
+                if matching := [e for e in batch if e.event_type in handles]:
+                    replay.apply(matching)
             replayed += len(batch)
             if on_progress:
                 on_progress(len(batch))
+        for _, replay in replays:
+            replay.close()
     return replayed
 
 

@@ -6,7 +6,15 @@ from django.db import connections
 
 from eventstore.catalogue import EventType
 from eventstore.events import PendingEvent, RecordedEvent
-from eventstore.projections import AppendStatement, Projection, register, rows_by_pk, rows_insert, rows_update
+from eventstore.projections import (
+    AppendStatement,
+    Projection,
+    Replay,
+    register,
+    rows_by_pk,
+    rows_insert,
+    rows_update,
+)
 
 from .models import DnsStatus, Organization, OrganizationStatus
 
@@ -117,6 +125,71 @@ class OrganizationMissing(LookupError):
     pass
 
 
+def _fold(events: Sequence[RecordedEvent], held: dict[str, _Row], using: str) -> tuple[dict, dict]:
+    """Apply a batch to its rows: `held` ones (not written yet) first, the others read from the table.
+    Returns the rows created by the batch and the existing rows it changed, by id."""
+    created_here = {e.stream_id for e in events if e.event_type == EventType.ORGANIZATION_CREATED}
+    wanted = {e.stream_id for e in events} | {
+        e.data["parent_id"]
+        for e in events
+        if e.event_type == EventType.ORGANIZATION_CREATED and e.data.get("parent_id")
+    }
+    wanted -= created_here | held.keys()
+    rows = {str(row["id"]): _Row(row) for row in rows_by_pk(Organization, wanted, using=using)}
+    rows.update(held)
+    new: dict[str, _Row] = {}
+    changed: dict[str, _Row] = {}
+    for event in events:
+        if event.event_type == EventType.ORGANIZATION_CREATED:
+            parent_id = event.data.get("parent_id")
+            parent = rows.get(parent_id) if parent_id else None
+            if parent_id and parent is None:
+                raise OrganizationMissing(f"Parent organization {parent_id} does not exist.")
+            rows[event.stream_id] = new[event.stream_id] = _created(event, parent)
+            new[event.stream_id].version = event.stream_version
+            continue
+        org = rows.get(event.stream_id)
+        if org is None:
+            raise OrganizationMissing(f"{event.event_type} for unknown organization {event.stream_id}.")
+        _APPLY[event.event_type](org, event)
+        org.version, org.updated_at = event.stream_version, event.created_at
+        if event.stream_id not in new:
+            changed[event.stream_id] = org
+    return new, changed
+
+
+class _HeldRowsReplay(Replay):
+    """A rebuild's rows kept in memory across batches, up to HELD_ROWS, then all written at once.
+
+    An organization's events come minutes apart, so many batches apart: written batch by batch, most rows
+    would be inserted by one batch and updated by the next. Held, most are inserted once, in their final
+    state. Writing every held row at once leaves the table as the live one stood after the last event applied,
+    so its constraints hold as they did live.
+    """
+
+    HELD_ROWS = 20_000
+
+    def __init__(self, projection, using: str) -> None:
+        super().__init__(projection, using)
+        self.new: dict[str, _Row] = {}  # not in the table yet
+        self.changed: dict[str, _Row] = {}  # in the table, changed since
+
+    def apply(self, events: Sequence[RecordedEvent]) -> None:
+        new, changed = _fold(events, self.new | self.changed, self.using)
+        self.new.update(new)
+        for pk, row in changed.items():
+            if pk not in self.new:
+                self.changed[pk] = row
+        if len(self.new) + len(self.changed) > self.HELD_ROWS:
+            self.close()
+
+    def close(self) -> None:
+        # Changes first: they may free a subdomain that a new row takes.
+        rows_update(Organization, list(self.changed.values()), _MUTABLE_FIELDS, using=self.using)
+        rows_insert(Organization, list(self.new.values()), using=self.using)
+        self.new, self.changed = {}, {}
+
+
 @register
 class OrganizationProjection(Projection):
     name = "organizations"
@@ -133,34 +206,12 @@ class OrganizationProjection(Projection):
             if not rows_update(Organization, [changes], [f for f in changes if f != "id"], using=using):
                 raise OrganizationMissing(f"{event.event_type} for unknown organization {event.stream_id}.")
             return
-        created_here = {e.stream_id for e in events if e.event_type == EventType.ORGANIZATION_CREATED}
-        wanted = {e.stream_id for e in events} | {
-            e.data["parent_id"]
-            for e in events
-            if e.event_type == EventType.ORGANIZATION_CREATED and e.data.get("parent_id")
-        }
-        wanted -= created_here
-        rows = {str(row["id"]): _Row(row) for row in rows_by_pk(Organization, wanted, using=using)}
-        new: dict[str, _Row] = {}
-        changed: dict[str, _Row] = {}
-        for event in events:
-            if event.event_type == EventType.ORGANIZATION_CREATED:
-                parent_id = event.data.get("parent_id")
-                parent = rows.get(parent_id) if parent_id else None
-                if parent_id and parent is None:
-                    raise OrganizationMissing(f"Parent organization {parent_id} does not exist.")
-                rows[event.stream_id] = new[event.stream_id] = _created(event, parent)
-                new[event.stream_id].version = event.stream_version
-                continue
-            org = rows.get(event.stream_id)
-            if org is None:
-                raise OrganizationMissing(f"{event.event_type} for unknown organization {event.stream_id}.")
-            _APPLY[event.event_type](org, event)
-            org.version, org.updated_at = event.stream_version, event.created_at
-            if event.stream_id not in new:
-                changed[event.stream_id] = org
+        new, changed = _fold(events, {}, using)
         rows_insert(Organization, list(new.values()), using=using)
         rows_update(Organization, list(changed.values()), _MUTABLE_FIELDS, using=using)
+
+    def replay(self, *, using: str) -> Replay:
+        return _HeldRowsReplay(self, using)
 
     def append_statement(self, events: Sequence[PendingEvent], *, using: str) -> AppendStatement | None:
         if len(events) != 1:

@@ -39,12 +39,13 @@ class NewEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    position: int
+class PendingEvent:
+    """An event on its way into the store, before the append's statement draws its position and stream
+    version. Projection.append_statement builds its write from these."""
+
     event_id: uuid.UUID
     stream_type: str
     stream_id: str
-    stream_version: int
     event_type: str
     schema_version: int
     data: dict[str, Any]
@@ -54,18 +55,9 @@ class RecordedEvent:
     idempotency_key: str | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class PendingEvent:
-    """An event on its way into the store: what a RecordedEvent holds but the position and stream version, which
-    only the append's statement draws. Projection.append_statement builds its write from these."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordedEvent(PendingEvent):
+    """A stored event: a pending one with its global position and its version in the stream."""
 
-    event_id: uuid.UUID
-    stream_type: str
-    stream_id: str
-    event_type: str
-    schema_version: int
-    data: dict[str, Any]
-    metadata: EventMetadata
-    created_at: datetime
-    created_by_id: int | None = None
-    idempotency_key: str | None = None
+    position: int
+    stream_version: int

@@ -49,7 +49,7 @@ class _Row(dict):
         self[name] = value
 
 
-def _created(event: RecordedEvent | PendingEvent, parent: _Row | None) -> _Row:
+def _created(event: PendingEvent, parent: _Row | None) -> _Row:
     """The new row; its version, the event's stream version, is the caller's (a pending event has none yet)."""
     data = event.data
     return _Row(
@@ -110,7 +110,7 @@ def _bootstrap_failed(org: _Row, event: RecordedEvent) -> None:
     org.failed_at = event.created_at
 
 
-_APPLY: dict[str, Callable[[_Row, RecordedEvent | PendingEvent], None]] = {
+_APPLY: dict[str, Callable[[_Row, PendingEvent], None]] = {
     EventType.ORGANIZATION_BOOTSTRAP_RESTARTED: _restarted,
     EventType.ORGANIZATION_DNS_CONFIGURED: _dns_configured,
     EventType.ORGANIZATION_DNS_VERIFIED: _dns_verified,

@@ -84,10 +84,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.net import free_port  # noqa: E402  after the path is set
+from bench.databases import SERVER_URL, database_drop, database_recreate  # noqa: E402  after the path is set
+from tests.support.net import free_port  # noqa: E402
 
 DB_NAME = "a4c_bench_bootstrap"
-SERVER_URL = "postgres://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/12"
 STARTER_THREADS = 8
 CELERY_CONCURRENCY = 8
@@ -191,26 +191,11 @@ class Rig:
             for key in client.scan_iter(match=f"*{self.queue}*"):
                 client.delete(key)
         finally:
-            drop_database()
+            database_drop(DB_NAME)
             if keep_logs:
                 log(f"kept {self.tmp}")
             else:
                 shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {DB_NAME}")
-
-
-def drop_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
 
 
 def start_temporal(rig: Rig) -> tuple[subprocess.Popen, str]:
@@ -719,7 +704,7 @@ def main() -> int:
 
     rig = Rig(Path(tempfile.mkdtemp(prefix="a4c-bench-bootstrap-")))
     log(f"recreating database {DB_NAME}; logs in {rig.tmp}")
-    recreate_database()
+    database_recreate(DB_NAME)
     pool = ThreadPoolExecutor(STARTER_THREADS, thread_name_prefix="starter")
     try:
         temporal_process, address = start_temporal(rig)

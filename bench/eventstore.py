@@ -78,8 +78,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.databases import SERVER_URL, database_drop, database_recreate  # noqa: E402  after the path is set
+
 DB_NAME = "a4c_bench_eventstore"
-SERVER_URL = "postgres://postgres@127.0.0.1:5432"
 PLAIN_TABLE = "bench_plain_event"
 BATCH_SIZE = 100
 BATCHES_PER_STREAM = 5
@@ -431,21 +432,6 @@ def compare(name: str, baseline: str, product: str, writers: int, args) -> tuple
 # --- Database set-up, loading and rebuild ---------------------------------------------------------------------
 
 
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {DB_NAME}")
-
-
-def drop_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-
-
 LOAD_SQL = f"""
 WITH orgs AS (
     SELECT k,
@@ -546,7 +532,7 @@ def main() -> int:
 
     load_start = os.getloadavg()[0]
     log(f"recreating database {DB_NAME}")
-    recreate_database()
+    database_recreate(DB_NAME)
     try:
         setup_django()
         from django.core.management import call_command
@@ -582,7 +568,7 @@ def main() -> int:
         if args.keep_database:
             log(f"kept database {DB_NAME}")
         else:
-            drop_database()
+            database_drop(DB_NAME)
 
     ratio_1, ratio_n = append_1.rate / insert_1.rate, append_n.rate / insert_n.rate
     result = {

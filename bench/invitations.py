@@ -50,10 +50,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.net import free_port  # noqa: E402  after the path is set
+from bench.databases import SERVER_URL, database_drop, database_recreate  # noqa: E402  after the path is set
+from tests.support.net import free_port  # noqa: E402
 
 DB_NAME = "a4c_bench_invitations"
-SERVER_URL = "postgres://postgres@127.0.0.1:5432"
 REDIS_DB = 13
 CLIENTS = 32
 LINK = re.compile(r"https?://[^\s\"<>]+/invitations/accept/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+/")
@@ -61,10 +61,6 @@ LINK = re.compile(r"https?://[^\s\"<>]+/invitations/accept/[A-Za-z0-9_\-]+\.[A-Z
 
 def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def psql(sql: str) -> None:
-    subprocess.run(["psql", f"{SERVER_URL}/postgres", "-q", "-c", sql], check=True, capture_output=True)
 
 
 class Sink:
@@ -180,8 +176,7 @@ def main() -> None:
     import redis
 
     redis.Redis(db=REDIS_DB).flushdb()  # the benchmark's own database: leftovers of an interrupted run
-    psql(f"DROP DATABASE IF EXISTS {DB_NAME}")
-    psql(f"CREATE DATABASE {DB_NAME}")
+    database_recreate(DB_NAME)
     processes: list[subprocess.Popen] = []
     temporal_cm = dev_server("var/bench-invitations-temporal.sqlite")
     try:
@@ -246,7 +241,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        database_drop(DB_NAME)
 
     result = {
         "benchmark": "invitations",

@@ -84,7 +84,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.databases import SERVER_URL, database_drop, database_recreate  # noqa: E402  after the path is set
+from bench.cpu import CpuMeter  # noqa: E402  after the path is set
+from bench.databases import SERVER_URL, database_drop, database_recreate  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 
 DB_NAME = "a4c_bench_bootstrap"
@@ -302,67 +303,6 @@ def start_celery(rig: Rig) -> subprocess.Popen:
         "--without-heartbeat",
     ]
     return rig.spawn("celery", command)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU time the whole machine spent not idle so far, summed over its CPUs."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def database_backends() -> dict[int, float]:
-    """CPU seconds of every PostgreSQL backend serving this benchmark's database (its title names the database)."""
-    found = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            title = Path(entry.path, "cmdline").read_bytes()
-            if title.startswith(b"postgres: ") and f" {DB_NAME} ".encode() in title:
-                found[int(entry.name)] = cpu_seconds(int(entry.name))
-        except OSError:
-            continue  # gone meanwhile
-    return found
-
-
-class CpuMeter:
-    """CPU seconds used during a phase by the worker, Celery, the Temporal server, this script, the database's
-    PostgreSQL backends and the whole machine. Backends come and go (connections are recycled), so a sampler
-    thread keeps the last CPU time seen of each one."""
-
-    def __init__(self, rig: "Rig", worker: subprocess.Popen) -> None:
-        self.pids = {name: p.pid for name, p in rig.processes if name in ("temporal", "celery")}
-        self.pids |= {"worker": worker.pid, "bench": os.getpid()}
-        self._stop = threading.Event()
-        self._backends: dict[int, tuple[float, float]] = {}  # pid -> (CPU when first seen in the phase, last)
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self.before = {name: cpu_seconds(pid) for name, pid in self.pids.items()} | {"machine": machine_busy_seconds()}
-        self._backends = {pid: (cpu, cpu) for pid, cpu in database_backends().items()}
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._sample_backends, name="cpu-meter", daemon=True)
-        self._thread.start()
-
-    def _sample_backends(self) -> None:
-        while not self._stop.wait(0.5):
-            for pid, cpu in database_backends().items():
-                first = self._backends.get(pid, (0.0, 0.0))[0]  # a backend born in the phase counts from zero
-                self._backends[pid] = (first, cpu)
-
-    def stop(self) -> dict[str, float]:
-        self._stop.set()
-        self._thread.join()
-        after = {name: cpu_seconds(pid) for name, pid in self.pids.items()} | {"machine": machine_busy_seconds()}
-        used = {name: after[name] - self.before[name] for name in after}
-        used["postgres"] = sum(last - first for first, last in self._backends.values())
-        return {name: round(seconds, 1) for name, seconds in used.items()}
 
 
 def memory_mb(pid: int) -> dict[str, float]:
@@ -605,7 +545,8 @@ def throughput(rig: Rig, worker: subprocess.Popen, pool: ThreadPoolExecutor, arg
     (first,) = first_started
     counts = history_counts(first)
     log(f"a bootstrap's history: {counts}")
-    meter = CpuMeter(rig, worker)
+    pids = {name: p.pid for name, p in rig.processes if name in ("temporal", "celery")}
+    meter = CpuMeter(pids | {"worker": worker.pid, "bench": os.getpid()}, DB_NAME)
     run_baseline("warm-baseline", args.warmup, counts["activities"], 120, meter)
     run_product("warm-product", args.warmup, pool, 120, meter)
 

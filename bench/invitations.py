@@ -17,7 +17,9 @@ stderr).
   DeliveryReport signal has arrived. The figure is N / (last report − invitations generated), in workflow
   time: enqueueing, N Celery tasks each issuing a token, rendering, sending over SMTP and recording the
   delivery and its events, and N signals. `fanout_total_s` also counts generating the invitations and
-  starting their lifecycle workflows.
+  starting their lifecycle workflows. `fanout_cpu_ms_per_invitation`: CPU per invitation over that whole
+  span, by process (the Temporal server, the Temporal worker, Celery with its pool, the database's
+  PostgreSQL backends, this script with the SMTP sink) and for the whole machine.
 - `smtplib_emails_per_s` (baseline): a plain loop in this process sending N messages of the same size with
   `smtplib` to the same sink over ONE connection (`smtplib_connections`), as the product's email task keeps
   one connection per worker process.
@@ -50,7 +52,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.databases import SERVER_URL, database_drop, database_recreate  # noqa: E402  after the path is set
+from bench.cpu import CpuMeter, pid_of  # noqa: E402  after the path is set
+from bench.databases import SERVER_URL, database_drop, database_recreate  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 
 DB_NAME = "a4c_bench_invitations"
@@ -222,7 +225,10 @@ def main() -> None:
         import django
 
         django.setup()
-        fanout = measure_fanout(args.invitations)
+        temporal_pid = pid_of(f"--port {address.rpartition(':')[2]} ")
+        pids = {"worker": processes[0].pid, "celery": processes[1].pid, "bench": os.getpid()}
+        pids |= {"temporal": temporal_pid} if temporal_pid else {}
+        fanout = measure_fanout(args.invitations, CpuMeter(pids, DB_NAME))
         baseline = measure_smtplib(smtp_port, args.invitations)
         web = measure_web(env, args.seconds, sink.first_link)
     finally:
@@ -249,6 +255,7 @@ def main() -> None:
         "fanout_emails_per_s": fanout["emails_per_s"],
         "fanout_total_s": fanout["total_s"],
         "fanout_counted": fanout["counted"],
+        "fanout_cpu_ms_per_invitation": fanout["cpu_ms_per_invitation"],
         "smtplib_emails_per_s": baseline,
         "smtplib_connections": "one for the loop",
         "fanout_vs_smtplib": round(fanout["emails_per_s"] / baseline, 2),
@@ -265,7 +272,7 @@ def main() -> None:
     print(json.dumps(result))
 
 
-def measure_fanout(n: int) -> dict:
+def measure_fanout(n: int, meter: CpuMeter) -> dict:
     from invitations.payloads import Invitee
     from temporal_bridge.client import start_workflow_rollback_unsafe, temporal
     from tests.invitations.fanout_workflow import FANOUT_WORKFLOW, FanOutInput, FanOutResult
@@ -274,6 +281,7 @@ def measure_fanout(n: int) -> dict:
     org_id = organization_make("Bench Health")
     workflow_id = f"bench-fanout-{org_id}"
     log(f"fan-out of {n} invitations")
+    meter.start()
     began = time.monotonic()
     start_workflow_rollback_unsafe(
         FANOUT_WORKFLOW,
@@ -287,6 +295,7 @@ def measure_fanout(n: int) -> dict:
 
     result = temporal.run(wait, timeout=1200)
     total = time.monotonic() - began
+    cpu = meter.stop()
     span = (datetime.fromisoformat(result.finished_at) - datetime.fromisoformat(result.generated_at)).total_seconds()
     counted = len(result.sent)
     from django.db.models import Max, Min
@@ -299,7 +308,13 @@ def measure_fanout(n: int) -> dict:
     log("deliveries: " + ", ".join(f"{k} {v:%H:%M:%S.%f}" for k, v in spans.items()))
     missing = len(result.missing)
     log(f"fan-out: {counted} sent, {len(result.failed)} failed, {missing} missing; {span:.1f}s, {total:.1f}s in all")
-    return {"emails_per_s": round(n / span, 1), "total_s": round(total, 1), "counted": counted}
+    per_invitation = {name: round(seconds * 1000 / n, 1) for name, seconds in cpu.items()}
+    return {
+        "emails_per_s": round(n / span, 1),
+        "total_s": round(total, 1),
+        "counted": counted,
+        "cpu_ms_per_invitation": per_invitation,
+    }
 
 
 def measure_smtplib(port: int, n: int) -> float:

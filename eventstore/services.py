@@ -315,7 +315,7 @@ def _one_statement(batch: _Batch, connection, using: str) -> tuple[str, list] | 
 
 
 # Statements prepared on each connection (SQL-level PREPARE, which lives as long as the session): the server then
-# neither parses nor plans the append's big statement again, a third of its CPU time per append.
+# neither parses nor plans the append's big statement again (unprepared: about 390 µs of server CPU, prepared 130-150).
 _prepared: WeakKeyDictionary = WeakKeyDictionary()
 _MAX_PREPARED: Final = 64
 

@@ -386,19 +386,19 @@ def events_append(
     metadata = metadata or EventMetadata()
     expected = None if expected_version is ANY else int(expected_version)
     connection = connections[using]
+    batch = _Batch(stream_type, stream_id, events, payloads, metadata, expected, created_by_id, connection)
 
+    # A failed one-round-trip attempt wrote nothing, so the general path below reuses the same ids and parameters.
     if (
         connection.vendor == "postgresql"
         and not connection.in_atomic_block
         and connection.get_autocommit()
         and _simple_queries(connection)
+        and (rows := _append_in_one_round_trip(batch, connection, using)) is not None
     ):
-        batch = _Batch(stream_type, stream_id, events, payloads, metadata, expected, created_by_id, connection)
-        if (rows := _append_in_one_round_trip(batch, connection, using)) is not None:
-            return batch.recorded(rows) if rows else batch.not_appended(using)
+        return batch.recorded(rows) if rows else batch.not_appended(using)
 
     with transaction.atomic(using=using):
-        batch = _Batch(stream_type, stream_id, events, payloads, metadata, expected, created_by_id, connection)
         with connection.cursor() as cursor:
             rows = _locked_insert(
                 cursor, connection, _insert_sql(connection.vendor, len(events), len(batch.keys)), batch.params

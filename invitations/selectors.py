@@ -142,15 +142,18 @@ class InvitationPage:
         return _ROLE_NAMES.get(self.role, self.role)
 
 
+def _column_namer(connection):
+    """col(meta, field name) -> the field's column, quoted for this connection: raw SQL that follows renames."""
+    quote = connection.ops.quote_name
+    return lambda meta, name: quote(meta.get_field(name).column)
+
+
 def _page_sql(connection) -> str:
     """The token, its invitation, organization and inviter, and one row per account that may have the invited
     address (found case-insensitively, like `user_for_email`; the canonical comparison is done on the rows)."""
-    q = connection.ops.quote_name
     User = get_user_model()
     token, inv, org, user = (m._meta for m in (InvitationToken, Invitation, Organization, User))
-
-    def col(meta, name: str) -> str:
-        return q(meta.get_field(name).column)
+    q, col = connection.ops.quote_name, _column_namer(connection)
 
     return (
         f"SELECT i.{col(inv, 'id')}, i.{col(inv, 'version')}, i.{col(inv, 'status')}, i.{col(inv, 'expires_at')}, "  # noqa: S608
@@ -258,12 +261,9 @@ class OutgoingEmail:
 
 
 def _outgoing_sql(connection) -> str:
-    q = connection.ops.quote_name
     User = get_user_model()
     delivery, inv, org, user = (m._meta for m in (InvitationDelivery, Invitation, Organization, User))
-
-    def col(meta, name: str) -> str:
-        return q(meta.get_field(name).column)
+    q, col = connection.ops.quote_name, _column_namer(connection)
 
     return (
         f"SELECT d.{col(delivery, 'id')}, d.{col(delivery, 'invitation')}, i.{col(inv, 'organization')}, "  # noqa: S608

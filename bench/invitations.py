@@ -150,6 +150,9 @@ def main() -> None:
     parser.add_argument("--celery-pool", default="prefork")
     parser.add_argument("--celery-concurrency", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
+    # The servers and workers started below inherit fd 1 and print banners there; keep stdout for the JSON line.
+    result_out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
 
     from aiosmtpd.controller import Controller
 
@@ -269,7 +272,7 @@ def main() -> None:
         "celery": f"{args.celery_pool} x{args.celery_concurrency}",
         "targets": {"fanout_emails_per_s": 100, "fanout_vs_smtplib": 0.5, "landing_vs_bare": 0.7, "landing_p99_ms": 50},
     }
-    print(json.dumps(result))
+    print(json.dumps(result), file=result_out, flush=True)
 
 
 def measure_fanout(n: int, meter: CpuMeter) -> dict:

@@ -439,7 +439,11 @@ def projections_rebuild(
         for projection in chosen:
             projection.reset(using=using)
         replays = [(projection.handles, projection.replay(using=using)) for projection in chosen]
-        for batch in iter_event_batches(event_types=event_types, batch_size=batch_size, using=using):
+        with_metadata = any(projection.reads_metadata for projection in chosen)
+        batches = iter_event_batches(
+            event_types=event_types, batch_size=batch_size, with_metadata=with_metadata, using=using
+        )
+        for batch in batches:
             for handles, replay in replays:
                 if matching := [e for e in batch if e.event_type in handles]:
                     replay.apply(matching)

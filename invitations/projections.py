@@ -170,6 +170,7 @@ class InvitationProjection(Projection):
         }
     )
     models = (InvitationToken, Invitation)
+    reads_metadata = False
 
     def apply(self, events: Sequence[RecordedEvent], *, using: str) -> None:
         if len(events) == 1 and (one := _ONE.get(events[0].event_type)) is not None:
@@ -217,6 +218,7 @@ class MembershipProjection(Projection):
     name = "memberships"
     handles = frozenset({EventType.USER_ROLE_GRANTED})
     models = (Membership,)
+    reads_metadata = False
 
     def apply(self, events: Sequence[RecordedEvent], *, using: str) -> None:
         # Granting again (another role, another invitation) replaces the role; the first grant's time stays.

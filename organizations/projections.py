@@ -195,6 +195,7 @@ class OrganizationProjection(Projection):
     name = "organizations"
     handles = frozenset({EventType.ORGANIZATION_CREATED, *_APPLY})
     models = (Organization,)
+    reads_metadata = False
 
     def apply(self, events: Sequence[RecordedEvent], *, using: str) -> None:
         if len(events) == 1 and events[0].event_type != EventType.ORGANIZATION_CREATED:

@@ -5,6 +5,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 from django.db import DatabaseError, connections, transaction
@@ -16,7 +17,7 @@ from eventstore.events import EventMetadata, NewEvent
 from eventstore.exceptions import ConcurrencyError, IdempotencyConflictError, InvalidEventError, ProjectionError
 from eventstore.models import Event
 from eventstore.projections import Projection
-from eventstore.selectors import events_after, events_for_correlation, stream_events, stream_version
+from eventstore.selectors import NO_METADATA, events_after, events_for_correlation, stream_events, stream_version
 from eventstore.services import ANY, events_append, projections_rebuild
 from organizations.models import Organization
 
@@ -223,6 +224,28 @@ class EventStoreContract:
         assert [e.position for e in after] == sorted(e.position for e in after)
         assert [e.stream_id for e in events_after(position=after[2].position, limit=1, using=self.alias)] == [ids[3]]
 
+    def test_events_read_without_metadata_differ_only_in_their_metadata(self):
+        start = self.events().order_by("-position").values_list("position", flat=True).first() or 0
+        meta = EventMetadata(correlation_id="corr", workflow_id="org-bootstrap-y", step="create_organization")
+        self.append(str(uuid.uuid4()), [created(idempotency_key=f"k-{uuid.uuid4()}"), activated()], metadata=meta)
+        full = events_after(position=start, using=self.alias)
+        bare = events_after(position=start, with_metadata=False, using=self.alias)
+        assert [e.metadata for e in full] == [meta, meta]
+        assert [e.metadata for e in bare] == [NO_METADATA, NO_METADATA]
+        assert bare == [replace(e, metadata=NO_METADATA) for e in full]
+
+    def test_a_rebuild_reads_metadata_only_for_projections_that_read_it(self, recording_projections):
+        meta = EventMetadata(correlation_id="corr", workflow_id="org-bootstrap-z", step="create_organization")
+        self.append(str(uuid.uuid4()), [created()], metadata=meta)
+        reads, ignores = recording_projections
+        assert ignores.seen == reads.seen == [meta]  # the live append applies both with the metadata
+        ignores.seen.clear()
+        projections_rebuild(names=[ignores.name], using=self.alias)
+        assert ignores.seen and set(ignores.seen) == {NO_METADATA}
+        ignores.seen.clear()
+        projections_rebuild(names=[ignores.name, reads.name], using=self.alias)
+        assert meta in reads.seen and meta in ignores.seen
+
     # One event per batch takes the single-event path, three mix inserts and multi-row updates, the default
     # replays everything in one batch. The organization projection's replay holds rows across batches; holding
     # at most two writes them out many times along the way.
@@ -276,6 +299,29 @@ def failing_projection():
 
     yield AlwaysFails
     projections.unregister("always-fails")
+
+
+@pytest.fixture
+def recording_projections():
+    """Two projections of organization.created that keep the metadata they are fed; one declares it never reads it."""
+
+    class Recording(Projection):
+        handles = frozenset({EventType.ORGANIZATION_CREATED})
+        models = ()
+
+        def __init__(self):
+            self.seen = []
+
+        def apply(self, events, *, using):
+            self.seen += [e.metadata for e in events]
+
+    reads = projections.register(type("ReadsMetadata", (Recording,), {"name": "test-reads-metadata"}))
+    ignores = projections.register(
+        type("IgnoresMetadata", (Recording,), {"name": "test-ignores-metadata", "reads_metadata": False})
+    )
+    yield projections.get(reads.name), projections.get(ignores.name)
+    projections.unregister(reads.name)
+    projections.unregister(ignores.name)
 
 
 @pytest.mark.django_db(databases=["default"])

@@ -39,7 +39,8 @@ NO_METADATA: Final = EventMetadata()
 _METADATA_FIELDS = frozenset(f.name for f in fields(EventMetadata))
 
 
-def _json(value):
+def json_document(value):
+    """A stored JSON document (or a value the driver already decoded) as Python objects."""
     if not isinstance(value, str):
         return value
     try:
@@ -51,7 +52,7 @@ def _json(value):
 def _recorded_without_metadata(row: tuple) -> RecordedEvent:
     position, event_id, stream_type, stream_id, version, event_type, stored_version, data, at, by, key = row
     current = schema_version(event_type)
-    data = _json(data)
+    data = json_document(data)
     return RecordedEvent(
         position=position,
         event_id=event_id,
@@ -86,10 +87,10 @@ def _recorded(row: tuple) -> RecordedEvent:
         key,
     ) = row
     # EventMetadata.from_json, without rebuilding the set of field names for every event.
-    metadata = {k: v for k, v in (_json(metadata) or {}).items() if k in _METADATA_FIELDS}
+    metadata = {k: v for k, v in (json_document(metadata) or {}).items() if k in _METADATA_FIELDS}
     metadata["correlation_id"], metadata["workflow_id"] = correlation_id, workflow_id
     current = schema_version(event_type)
-    data = _json(data)  # upcast() only for old payloads: most are current, and a rebuild reads millions
+    data = json_document(data)  # upcast() only for old payloads: most are current, and a rebuild reads millions
     return RecordedEvent(
         position=position,
         event_id=event_id,

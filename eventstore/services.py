@@ -10,6 +10,7 @@ from dataclasses import fields
 from typing import Final
 from weakref import WeakKeyDictionary
 
+import orjson
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, DataError, IntegrityError, connections, transaction
 from django.utils import timezone
 
@@ -18,7 +19,7 @@ from .catalogue import EVENT_TYPE_PATTERN, EventType, StreamType, schema_version
 from .events import EventMetadata, NewEvent, PendingEvent, RecordedEvent
 from .exceptions import ConcurrencyError, IdempotencyConflictError, InvalidEventError, ProjectionError
 from .models import Event
-from .selectors import events_for_keys, iter_event_batches, stream_version
+from .selectors import events_for_keys, iter_event_batches, json_document, stream_version
 
 
 class _Any:
@@ -37,6 +38,9 @@ MAX_BATCH: Final = 1000
 REBUILD_BATCH_SIZE: Final = 20_000
 
 _KNOWN_EVENT_TYPES = frozenset(EventType)
+# One encoder for every payload: json.dumps(..., allow_nan=False) builds a new one per call. (Not orjson, which
+# writes NaN as null where a payload with NaN must be refused.)
+_PAYLOAD_ENCODER: Final = json.JSONEncoder(allow_nan=False)
 _KNOWN_STREAM_TYPES = frozenset(StreamType)
 
 
@@ -62,7 +66,7 @@ def _validate(stream_type: str, stream_id: str, events: Sequence[NewEvent]) -> l
         if not isinstance(event.data, dict):
             raise InvalidEventError(f"Event data must be a JSON object, not {type(event.data).__name__}.")
         try:
-            payloads.append(json.dumps(event.data, allow_nan=False))
+            payloads.append(_PAYLOAD_ENCODER.encode(event.data))
         except (TypeError, ValueError) as exc:
             raise InvalidEventError(f"Event data of {event.event_type} is not plain JSON: {exc}") from None
         if event.idempotency_key is not None and not 0 < len(event.idempotency_key) <= 255:
@@ -207,7 +211,7 @@ class _Batch:
         params: list = [
             stream_type,
             stream_id,
-            json.dumps(meta_json),
+            orjson.dumps(meta_json).decode(),
             correlation_id,
             workflow_id,
             at_field.get_db_prep_value(self.created_at, connection),
@@ -224,7 +228,7 @@ class _Batch:
             ]
         self.params = [*params, stream_type, stream_id, expected, expected, *self.keys]
         # The payloads as stored and read back: what projections and the caller get (tuples become lists...).
-        self.data = [json.loads(payload) for payload in payloads]
+        self.data = [json_document(payload) for payload in payloads]
 
     def _fields(self) -> list[dict]:
         return [

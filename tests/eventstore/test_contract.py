@@ -163,6 +163,8 @@ class EventStoreContract:
             self.append(org_id, [NewEvent(EventType.ORGANIZATION_ACTIVATED, ["not", "an", "object"])])
         with pytest.raises(InvalidEventError, match="not plain JSON"):
             self.append(org_id, [NewEvent(EventType.ORGANIZATION_ACTIVATED, {"at": object()})])
+        with pytest.raises(InvalidEventError, match="not plain JSON"):  # JSON has no NaN; jsonb would refuse it
+            self.append(org_id, [NewEvent(EventType.ORGANIZATION_ACTIVATED, {"ratio": float("nan")})])
         with pytest.raises(InvalidEventError, match="stream type"):
             events_append(stream_type="planet", stream_id=org_id, events=[activated()], using=self.alias)
         assert not self.events().filter(stream_id=org_id).exists()

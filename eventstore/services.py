@@ -111,11 +111,14 @@ def _replayed(stream_type: str, stream_id: str, events: Sequence[NewEvent], usin
     return [stored[e.idempotency_key] for e in events]
 
 
-def _insert_sql(vendor: str, rows: int, keys: int, returning: str = "position, stream_version") -> str:
+def _insert_sql(
+    vendor: str, rows: int, keys: int, returning: str = "position, stream_version", *, take_lock: bool = False
+) -> str:
     """One statement that checks the expected version and the idempotency keys, and inserts the batch.
 
     It inserts nothing if the stream is elsewhere or any key is already stored; the caller then tells a retry
     from a conflict. Only placeholders are interpolated (one group per row and per key); values are parameters.
+    `take_lock` (PostgreSQL): the statement takes the append lock itself, before it draws positions.
     """
     columns = (
         "event_id, stream_type, stream_id, stream_version, event_type, schema_version, data, metadata, "
@@ -129,11 +132,12 @@ def _insert_sql(vendor: str, rows: int, keys: int, returning: str = "position, s
     )
     if vendor == "postgresql":
         values = ", ".join(["(%s, %s::int, %s, %s::int, %s, %s)"] * rows)
+        lock = f"CROSS JOIN (SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})) AS held " if take_lock else ""
         return (
             f"INSERT INTO eventstore_event ({columns}) "  # noqa: S608
             "SELECT v.id::uuid, %s, %s, cur.version + v.n, v.type, v.sv, v.data::jsonb, %s::jsonb, %s, %s, "
             "v.key, %s::timestamptz, %s::int "
-            f"FROM (VALUES {values}) AS v(id, n, type, sv, data, key) "
+            f"FROM (VALUES {values}) AS v(id, n, type, sv, data, key) {lock}"
             "CROSS JOIN (SELECT coalesce(max(stream_version), 0) AS version FROM eventstore_event "
             "WHERE stream_type = %s AND stream_id = %s) AS cur "
             f"WHERE (%s::int IS NULL OR cur.version = %s::int) {stored_keys}"
@@ -278,7 +282,7 @@ def _statement_sql(shape: tuple, connection) -> str:
     for i, (sql, handled, name) in enumerate(projections):
         ctes.append(f", p{i} AS ({sql})")
         checks.append((f"(SELECT count(*) FROM p{i})", handled, name))  # noqa: S608  names only
-    insert = _insert_sql("postgresql", events, keys, "event_id, position, stream_version")
+    insert = _insert_sql("postgresql", events, keys, "event_id, position, stream_version", take_lock=True)
     select = "SELECT a.position, a.stream_version FROM appended a"
     if checks:
         raw = connection.connection
@@ -331,13 +335,15 @@ def _numbered(sql: str) -> str:
 
 
 def _append_in_one_round_trip(batch: _Batch, connection, using: str) -> list[tuple[int, int]] | None:
-    """Run the append as one query, outside any transaction; None leaves it to the general path.
+    """Run the append as one statement, outside any transaction; None or no rows leave it to the general path.
 
-    PostgreSQL runs the statements of one simple query as one implicit transaction: the lock is held to its
-    commit, the second statement's snapshot is taken once the lock is granted (so the version and key checks see
-    every earlier append), and a failure anywhere rolls back everything. A failed attempt wrote nothing, so the
-    general path can simply run next: it reports a projection's error as a ProjectionError with its real cause
-    (or succeeds, if the state changed in between).
+    The statement is its own transaction. It takes the append lock before it draws positions and holds it to its
+    commit, so positions still become visible in order. Its snapshot is older than the lock, though: an append
+    committed while it waited is invisible to its version and key checks, but not to the unique indexes, so
+    ON CONFLICT makes it write nothing, and the general path (lock first, then a fresh snapshot) decides: insert,
+    replay or ConcurrencyError. A failure anywhere rolls everything back, so that path can run next; it reports a
+    projection's error as a ProjectionError with its real cause. (A separate lock statement before this one cost
+    every append a statement: about 5% of its time.)
     """
     if (statement := _one_statement(batch, connection, using)) is None:
         return None
@@ -356,8 +362,7 @@ def _append_in_one_round_trip(batch: _Batch, connection, using: str) -> list[tup
                 names[sql] = name
             if name is not None:
                 sql = f"EXECUTE {name}({', '.join(['%s'] * len(params))})"
-            cursor.execute(f"{_LOCK_SQL}; {sql}", [APPEND_LOCK_KEY, *params])
-            cursor.nextset()
+            cursor.execute(sql, params)
             return cursor.fetchall()
     except DatabaseError as exc:
         sqlstate = getattr(exc.__cause__, "sqlstate", None)
@@ -392,15 +397,16 @@ def events_append(
     connection = connections[using]
     batch = _Batch(stream_type, stream_id, events, payloads, metadata, expected, created_by_id, connection)
 
-    # A failed one-round-trip attempt wrote nothing, so the general path below reuses the same ids and parameters.
+    # A one-round-trip attempt that wrote nothing (a replay, a conflict, a failure) leaves it to the general path
+    # below, with the same ids and parameters.
     if (
         connection.vendor == "postgresql"
         and not connection.in_atomic_block
         and connection.get_autocommit()
         and _simple_queries(connection)
-        and (rows := _append_in_one_round_trip(batch, connection, using)) is not None
+        and (rows := _append_in_one_round_trip(batch, connection, using))
     ):
-        return batch.recorded(rows) if rows else batch.not_appended(using)
+        return batch.recorded(rows)
 
     with transaction.atomic(using=using):
         with connection.cursor() as cursor:

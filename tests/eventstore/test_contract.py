@@ -344,9 +344,9 @@ class TestSqliteEventStore(EventStoreContract):
 
 @pytest.mark.django_db(databases=["default"], transaction=True)
 class TestPostgresEventStoreOutsideTransactions(EventStoreContract):
-    """Outside a transaction an append is one round trip: the lock, then the insert and the projection's write
-    in one statement. The whole contract holds on that path too, and the rebuild test compares what it wrote
-    with what apply() writes."""
+    """Outside a transaction an append is one round trip: one statement takes the lock, inserts and writes the
+    projection. The whole contract holds on that path too, and the rebuild test compares what it wrote with what
+    apply() writes."""
 
     alias = "default"
 
@@ -360,9 +360,53 @@ class TestPostgresEventStoreOutsideTransactions(EventStoreContract):
         self.append(org_id, [created()])
         self.one_update(org_id)  # the first of its shape on this connection also prepares the statement
         (sql,) = self.one_update(org_id)
-        assert sql.startswith("SELECT pg_advisory_xact_lock(") and "EXECUTE eventstore_append_" in sql
+        assert sql.startswith("EXECUTE eventstore_append_")
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(
+                "SELECT statement FROM pg_prepared_statements WHERE name = %s", [sql.split()[1].split("(")[0]]
+            )
+            (prepared,) = cursor.fetchone()
+        assert "pg_advisory_xact_lock(" in prepared
         org = Organization.objects.using(self.alias).get(pk=org_id)
         assert (org.version, org.dns_provider) == (3, "local")
+
+    def test_an_append_that_waited_for_the_lock_counts_what_committed_meanwhile(self):
+        """The statement's snapshot is older than its lock: an append that commits while it waits is invisible to
+        its checks. It must then write nothing and leave the append to the general path, not fail or fork."""
+        org_id = str(uuid.uuid4())
+        self.append(org_id, [created()])
+        holding, release, errors, appended = threading.Event(), threading.Event(), [], []
+
+        def hold(_):
+            with transaction.atomic(using=self.alias):  # the general path: takes the lock until commit
+                self.append(org_id, [NewEvent(EventType.ORGANIZATION_DNS_CONFIGURED, {"provider": "local"})])
+                holding.set()
+                release.wait(30)
+
+        def wait_for_lock(_):
+            appended.extend(self.append(org_id, [NewEvent(EventType.ORGANIZATION_DNS_VERIFIED, {})]))
+
+        holder = threading.Thread(target=lambda: errors.extend(run_threads(1, hold)))
+        holder.start()
+        assert holding.wait(30)
+        waiter = threading.Thread(target=lambda: errors.extend(run_threads(1, wait_for_lock)))
+        waiter.start()
+        deadline = time.monotonic() + 30
+        with connections[self.alias].cursor() as cursor:
+            while time.monotonic() < deadline:
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                if cursor.fetchone()[0]:
+                    break
+                time.sleep(0.01)
+            else:
+                pytest.fail("the second append never waited for the lock")
+        release.set()
+        holder.join(30)
+        waiter.join(30)
+        assert errors == []
+        assert [e.stream_version for e in appended] == [3]
+        assert stream_version(stream_type=ORG, stream_id=org_id, using=self.alias) == 3
+        assert Organization.objects.using(self.alias).get(pk=org_id).dns_status == "verified"
 
     def test_prepared_statements_lost_by_the_session_are_prepared_again(self):
         org_id = str(uuid.uuid4())

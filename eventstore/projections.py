@@ -100,7 +100,7 @@ def fast_timestamps(cursor) -> None:
 
 
 def _json_value(value):
-    # orjson writes datetimes, dates, times and UUIDs itself, as isoformat() and str() would.
+    # What orjson leaves to us: Decimals and times with a time zone (it writes the rest as isoformat() would).
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, uuid.UUID | Decimal):
@@ -113,7 +113,7 @@ def _rows_json(model: type[models.Model], rows: Sequence[dict]) -> str:
     if columns:
         rows = [{columns.get(k, k): v for k, v in row.items()} for row in rows]
     # orjson: a rebuild encodes a million values, and json.dumps called _json_value for every timestamp.
-    return orjson.dumps(rows, default=_json_value).decode()
+    return orjson.dumps(rows, default=_json_value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _fields(model: type[models.Model], attnames) -> list[models.Field]:

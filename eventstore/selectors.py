@@ -49,46 +49,7 @@ def json_document(value):
         return json.loads(value)
 
 
-def _recorded_without_metadata(row: tuple) -> RecordedEvent:
-    position, event_id, stream_type, stream_id, version, event_type, stored_version, data, at, by, key = row
-    current = schema_version(event_type)
-    data = json_document(data)
-    return RecordedEvent(
-        position=position,
-        event_id=event_id,
-        stream_type=stream_type,
-        stream_id=stream_id,
-        stream_version=version,
-        event_type=event_type,
-        schema_version=current,
-        data=upcast(event_type, stored_version, data) if stored_version < current else data,
-        metadata=NO_METADATA,
-        created_at=at,
-        created_by_id=by,
-        idempotency_key=key,
-    )
-
-
-def _recorded(row: tuple) -> RecordedEvent:
-    (
-        position,
-        event_id,
-        stream_type,
-        stream_id,
-        version,
-        event_type,
-        stored_version,
-        data,
-        metadata,
-        correlation_id,
-        workflow_id,
-        created_at,
-        created_by_id,
-        key,
-    ) = row
-    # EventMetadata.from_json, without rebuilding the set of field names for every event.
-    metadata = {k: v for k, v in (json_document(metadata) or {}).items() if k in _METADATA_FIELDS}
-    metadata["correlation_id"], metadata["workflow_id"] = correlation_id, workflow_id
+def _event(position, event_id, stream_type, stream_id, version, event_type, stored_version, data, at, by, key, meta):
     current = schema_version(event_type)
     data = json_document(data)  # upcast() only for old payloads: most are current, and a rebuild reads millions
     return RecordedEvent(
@@ -100,11 +61,23 @@ def _recorded(row: tuple) -> RecordedEvent:
         event_type=event_type,
         schema_version=current,
         data=upcast(event_type, stored_version, data) if stored_version < current else data,
-        metadata=EventMetadata(**metadata),
-        created_at=created_at,
-        created_by_id=created_by_id,
+        metadata=meta,
+        created_at=at,
+        created_by_id=by,
         idempotency_key=key,
     )
+
+
+def _recorded_without_metadata(row: tuple) -> RecordedEvent:
+    return _event(*row, NO_METADATA)
+
+
+def _recorded(row: tuple) -> RecordedEvent:
+    # Columns as _COLUMNS lists them: the metadata document, then correlation and workflow ids, sit at 8 to 10.
+    # EventMetadata.from_json, without rebuilding the set of field names for every event.
+    metadata = {k: v for k, v in (json_document(row[8]) or {}).items() if k in _METADATA_FIELDS}
+    metadata["correlation_id"], metadata["workflow_id"] = row[9], row[10]
+    return _event(*row[:8], *row[11:], EventMetadata(**metadata))
 
 
 def _read(queryset, *, with_metadata: bool = True) -> list[RecordedEvent]:

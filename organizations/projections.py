@@ -16,7 +16,7 @@ from eventstore.projections import (
     rows_update,
 )
 
-from .models import DnsStatus, Organization, OrganizationStatus
+from .models import RELEASED_STATUSES, DnsStatus, Organization, OrganizationStatus
 
 _MUTABLE_FIELDS = [
     f.attname
@@ -164,7 +164,8 @@ class _HeldRowsReplay(Replay):
     An organization's events come minutes apart, so many batches apart: written batch by batch, most rows
     would be inserted by one batch and updated by the next. Held, most are inserted once, in their final
     state. Writing every held row at once leaves the table as the live one stood after the last event applied,
-    so its constraints hold as they did live.
+    so its constraints hold as they did live once the writes are done; `close` orders them so that they also
+    hold along the way.
     """
 
     HELD_ROWS = 20_000
@@ -184,8 +185,13 @@ class _HeldRowsReplay(Replay):
             self.close()
 
     def close(self) -> None:
-        # Changes first: they may free a subdomain that a new row takes.
-        rows_update(Organization, list(self.changed.values()), _MUTABLE_FIELDS, using=self.using)
+        # Rows that give their subdomain back go first, then the other changes, then the new rows: the unique
+        # index is checked row by row within a statement, so a row must never claim a subdomain before the row
+        # that held it has let it go.
+        released = [row for row in self.changed.values() if row.status in RELEASED_STATUSES]
+        kept = [row for row in self.changed.values() if row.status not in RELEASED_STATUSES]
+        for rows in (released, kept):
+            rows_update(Organization, rows, _MUTABLE_FIELDS, using=self.using)
         rows_insert(Organization, list(self.new.values()), using=self.using)
         self.new, self.changed = {}, {}
 

@@ -248,6 +248,38 @@ class EventStoreContract:
         projections_rebuild(names=[ignores.name, reads.name], using=self.alias)
         assert meta in reads.seen and meta in ignores.seen
 
+    @pytest.mark.parametrize("held_rows", [1, 2, 3, None])
+    def test_a_rebuild_hands_a_subdomain_over_as_the_live_store_did(self, held_rows, monkeypatch):
+        """A failed organization frees its subdomain, a newer one takes it and fails too, and the first one is
+        bootstrapped again. A rebuild that writes the last two changes in one statement must not let the
+        restarted row claim the subdomain before the other row has let it go."""
+        if held_rows:
+            from organizations.projections import _HeldRowsReplay
+
+            monkeypatch.setattr(_HeldRowsReplay, "HELD_ROWS", held_rows)
+        first, second = str(uuid.uuid4()), str(uuid.uuid4())
+        subdomain = f"handover-{first[:8]}"
+
+        def failed():
+            return NewEvent(EventType.ORGANIZATION_BOOTSTRAP_FAILED, {"step": "verify_dns", "message": "x"})
+
+        self.append(first, [created(name="First", subdomain=subdomain), failed()])
+        self.append(second, [created(name="Second", subdomain=subdomain)])
+        self.append(str(uuid.uuid4()), [created(name="Bystander")])
+        # The first row changes again before the second fails, so a rebuild meets it first among the changes.
+        self.append(first, [NewEvent(EventType.ORGANIZATION_DNS_REMOVED, {})])
+        self.append(second, [failed()])
+        self.append(first, [NewEvent(EventType.ORGANIZATION_BOOTSTRAP_RESTARTED, {"attempt": 2})])
+
+        def snapshot():
+            rows = Organization.objects.using(self.alias).filter(pk__in=[first, second])
+            return sorted(rows.values_list("id", "status", "subdomain", "version"), key=lambda row: str(row[0]))
+
+        live = snapshot()
+        assert sorted(status for _, status, _, _ in live) == ["failed", "pending"]
+        projections_rebuild(names=["organizations"], batch_size=1, using=self.alias)
+        assert snapshot() == live
+
     # One event per batch takes the single-event path, three mix inserts and multi-row updates, the default
     # replays everything in one batch. The organization projection's replay holds rows across batches; holding
     # at most two writes them out many times along the way.

@@ -203,12 +203,17 @@ class InvitationProjection(Projection):
             if event.stream_id not in new:
                 changed[event.stream_id] = inv
         manager = Invitation.objects.using(using)
+        # Invitations that stopped being pending go first, then the other changes, then the new ones: an address
+        # may have one pending invitation at a time, checked row by row, and a batch may hold both the end of
+        # one invitation and the next one to the same address (a retried bootstrap's).
+        released = [inv for inv in changed.values() if inv.status != InvitationStatus.PENDING]
+        for rows in (released, [inv for inv in changed.values() if inv.status == InvitationStatus.PENDING]):
+            if len(rows) == 1:
+                rows[0].save(using=using, update_fields=_MUTABLE_FIELDS)
+            elif rows:
+                manager.bulk_update(rows, _MUTABLE_FIELDS, batch_size=500)
         if new:
             manager.bulk_create(new.values())
-        if len(changed) == 1:
-            next(iter(changed.values())).save(using=using, update_fields=_MUTABLE_FIELDS)
-        elif changed:
-            manager.bulk_update(changed.values(), _MUTABLE_FIELDS, batch_size=500)
         if new_tokens:
             InvitationToken.objects.using(using).bulk_create(new_tokens)
 

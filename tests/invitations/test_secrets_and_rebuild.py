@@ -9,6 +9,7 @@ from django.apps import apps
 from django.contrib.sessions.models import Session
 from django.test import Client
 
+from eventstore.events import EventMetadata
 from eventstore.services import projections_rebuild
 from invitations import services
 from invitations.models import Invitation, InvitationDelivery, InvitationToken, Membership
@@ -116,6 +117,34 @@ def test_rebuilding_the_projections_reproduces_the_tables(organization, users_wo
     assert {s for (s,) in Invitation.objects.values_list("status")} == {"accepted", "declined", "revoked"}
     replayed = projections_rebuild(names=["invitations", "memberships"], batch_size=4)
     assert replayed >= 15
+    assert snapshot() == live
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 1000])
+def test_a_rebuild_replays_a_new_invitation_to_an_address_whose_last_one_was_revoked(organization, batch_size):
+    """A failed bootstrap's compensation revokes its invitations and the retry invites the same people again.
+    Only one invitation per address may be pending at a time, and a rebuild that meets the revocation and the
+    new invitation in one batch must not insert the new one while the old one still reads pending."""
+
+    def invite(emails, attempt):
+        return services.invitations_generate(
+            organization_id=organization,
+            invitees=[Invitee(email) for email in emails],
+            key_prefix=f"test-retry/{attempt}",
+            metadata=EventMetadata(),
+        )
+
+    _, first = invite(["bystander@example.org", "again@example.org"], 1)
+    services.invitation_revoke(invitation_id=first, reason="Bootstrap failed", signal=False)
+    (second,) = invite(["again@example.org"], 2)
+
+    def snapshot():
+        return sorted(Invitation.objects.values_list("id", "email_canonical", "status", "version"), key=str)
+
+    live = snapshot()
+    statuses = {str(pk): status for pk, _, status, _ in live}
+    assert (statuses[first], statuses[second]) == ("revoked", "pending")
+    projections_rebuild(names=["invitations"], batch_size=batch_size)
     assert snapshot() == live
 
 

@@ -20,7 +20,8 @@ from temporalio.service import RPCError
 
 from eventstore.catalogue import EventType, StreamType
 from eventstore.events import EventMetadata, NewEvent
-from eventstore.exceptions import ProjectionError
+from eventstore.exceptions import IdempotencyConflictError, ProjectionError
+from eventstore.selectors import events_for_keys
 from eventstore.services import events_append
 from invitations.payloads import Invitee
 from temporal_bridge.client import (
@@ -290,6 +291,22 @@ def _append(organization_id: str, event_type: str, data: dict, *, key: str, meta
     )
 
 
+def _append_step(
+    organization_id: str, event_type: str, data: dict, *, key: str, metadata: EventMetadata, also: tuple[str, ...] = ()
+):
+    """_append for a workflow step whose re-run may compute a different payload (another resolver answered, the
+    record was already removed): when this step's event is already stored under its key, on this organization,
+    the step was done, and the stored event is returned instead of an idempotency conflict."""
+    try:
+        (event,) = _append(organization_id, event_type, data, key=key, metadata=metadata)
+    except IdempotencyConflictError:
+        stored = events_for_keys(keys=[key]).get(key)
+        if stored is None or stored.stream_id != organization_id or stored.event_type not in (event_type, *also):
+            raise
+        return stored
+    return event
+
+
 def organization_create(
     *,
     organization_id: str,
@@ -326,7 +343,9 @@ def organization_create(
             "attempt": attempt,
         }
     try:
-        _append(organization_id, event_type, data, key=key, metadata=metadata)
+        # A retry of a restarted bootstrap's step finds bootstrap_restarted under its key.
+        restarted = (EventType.ORGANIZATION_BOOTSTRAP_RESTARTED,)
+        _append_step(organization_id, event_type, data, key=key, metadata=metadata, also=restarted)
     except ProjectionError as exc:
         # Two bootstraps raced for one subdomain: the partial unique index decides.
         if isinstance(exc.__cause__, IntegrityError):
@@ -370,14 +389,14 @@ def organization_dns_verify(
     result = verify_from_settings(record)
     if not result.verified:
         return DnsVerification(verified=False, verified_by=list(result.agreeing), detail=result.summary)
-    _append(
+    event = _append_step(
         organization_id,
         EventType.ORGANIZATION_DNS_VERIFIED,
         {"fqdn": fqdn, "verified_by": list(result.agreeing), "quorum": result.quorum},
         key=key,
         metadata=metadata,
     )
-    return DnsVerification(verified=True, verified_by=list(result.agreeing), detail=result.summary)
+    return DnsVerification(verified=True, verified_by=list(event.data["verified_by"]), detail=result.summary)
 
 
 def organization_invitations_sent_record(
@@ -402,13 +421,14 @@ def organization_dns_remove(
     removed = get_provider().remove_record(subdomain, record_id)
     organization = Organization.objects.filter(pk=organization_id).first()
     if organization is not None and (removed or organization.dns_status != DnsStatus.NOT_CONFIGURED):
-        _append(
+        event = _append_step(
             organization_id,
             EventType.ORGANIZATION_DNS_REMOVED,
             {"subdomain": subdomain, "record_id": record_id, "removed": removed},
             key=key,
             metadata=metadata,
         )
+        return bool(event.data["removed"])  # a retry finds the record gone: the first run's answer stands
     return removed
 
 

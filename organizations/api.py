@@ -38,20 +38,24 @@ class CanBootstrapOrganizations(permissions.BasePermission):
 
 
 def _field_errors(exc: ValidationError) -> dict:
-    """Service errors ("invitees.1.email": [...]) in DRF's nested shape ({"invitees": [{}, {"email": [...]}]})."""
+    """Service errors ("invitees.1.email": [...]) in DRF's nested shape ({"invitees": [{}, {"email": [...]}]}).
+
+    Messages about the list as a whole ("invitees": [...]) stay a list of strings. When both kinds come at once,
+    "invitees" becomes {"non_field_errors": [...], "1": {"email": [...]}}: the list's messages under DRF's
+    non-field key and each row's by its index, as DRF's ListField reports them.
+    """
     nested: dict = {}
+    rows: dict[int, dict] = {}
     for key, messages in exc.message_dict.items():
         parts = key.split(".")
         if len(parts) == 3 and parts[0] == "invitees":
-            rows = nested.setdefault("invitees", [])
-            if isinstance(rows, dict):  # list-wide messages already there
-                rows = nested["invitees"] = [rows]
-            index = int(parts[1])
-            while len(rows) <= index:
-                rows.append({})
-            rows[index][parts[2]] = messages
+            rows.setdefault(int(parts[1]), {})[parts[2]] = messages
         else:
             nested[key] = messages
+    if rows and "invitees" in nested:
+        nested["invitees"] = {"non_field_errors": nested["invitees"], **{str(i): rows[i] for i in sorted(rows)}}
+    elif rows:
+        nested["invitees"] = [rows.get(i, {}) for i in range(max(rows) + 1)]
     return nested
 
 

@@ -194,6 +194,11 @@ def _start_on_commit(request: OnboardingRequest, params: BootstrapInput) -> str:
     workflow_id = bootstrap_workflow_id(params.organization_id)
     first = params.attempt == 1
 
+    def unmark() -> None:
+        OnboardingRequest.objects.filter(pk=request.pk).update(
+            bootstrap_attempts=F("bootstrap_attempts") - 1, **({"bootstrap_started_at": None} if first else {})
+        )
+
     def start() -> None:
         try:
             start_workflow_rollback_unsafe(WORKFLOW_TYPE, params, id=workflow_id, queue=BOOTSTRAP_QUEUE)
@@ -202,10 +207,17 @@ def _start_on_commit(request: OnboardingRequest, params: BootstrapInput) -> str:
                 f"A bootstrap of {params.name} is already running (workflow {workflow_id})."
             ) from exc
         except TemporalUnavailable as exc:
-            OnboardingRequest.objects.filter(pk=request.pk).update(
-                bootstrap_attempts=F("bootstrap_attempts") - 1, **({"bootstrap_started_at": None} if first else {})
-            )
+            unmark()
             raise TemporalUnavailable(f"{exc} The request for {params.name} is saved; start it again later.") from exc
+        except RPCError as exc:  # refused (rate limited, namespace busy...): no run exists, so nothing started
+            unmark()
+            raise TemporalUnavailable(
+                f"Temporal refused to start the bootstrap ({exc.status.name}: {exc.message}). "
+                f"The request for {params.name} is saved; start it again later."
+            ) from exc
+        except Exception:
+            unmark()
+            raise
 
     transaction.on_commit(start)
     return workflow_id

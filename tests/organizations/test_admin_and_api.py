@@ -101,6 +101,32 @@ def test_api_compares_invitee_emails_case_insensitively(support, temporal_env):
     assert not OnboardingRequest.objects.exists()
 
 
+def test_api_reports_row_errors_and_list_errors_together(support, temporal_env):
+    invitees = [{"email": "lee@example.test", "role": "staff"}, {"email": "LEE@example.test", "role": "staff"}]
+    response = support.post(API, payload(invitees=invitees), content_type="application/json")
+    assert response.status_code == 400
+    errors = response.json()["invitees"]
+    assert "organization admin role" in str(errors["non_field_errors"])
+    assert "already invitee 1" in str(errors["1"]["email"])
+    assert not OnboardingRequest.objects.exists()
+
+
+def test_a_start_that_temporal_refuses_leaves_the_request_startable(support, monkeypatch):
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from organizations import services
+
+    def refuse(*args, **kwargs):
+        raise RPCError("namespace rate limit exceeded", RPCStatusCode.RESOURCE_EXHAUSTED, b"")
+
+    monkeypatch.setattr(services, "start_workflow_rollback_unsafe", refuse)
+    response = support.post(API, payload(), content_type="application/json")
+    assert response.status_code == 503
+    assert "RESOURCE_EXHAUSTED" in response.json()["detail"]
+    request = OnboardingRequest.objects.get()
+    assert (request.bootstrap_started_at, request.bootstrap_attempts) == (None, 0)
+
+
 def test_api_answers_409_while_a_bootstrap_holds_the_subdomain(support, temporal_env, local_dns, temporal_worker):
     body = payload()
     with temporal_worker(["bootstrap"]):

@@ -69,6 +69,10 @@ LOCAL_ACTIVITIES_PATCH = "local-activities-for-short-steps"
 # as local ones.
 INVITEE_COUNT_PATCH = "activity-kind-by-invitee-count"
 LOCAL_MAX_INVITEES = 20
+# A cancel that arrives while a step's activity runs waits for that activity to end before compensating: it may
+# still commit (an organization created after compensation looked for it would stay pending, holding its
+# subdomain). Runs started before this patch compensated at once.
+WAIT_FOR_CANCELLED_STEPS_PATCH = "wait-for-cancelled-steps"
 
 
 class _StepFailed(Exception):
@@ -120,6 +124,8 @@ class OrganizationBootstrapWorkflow:
         )
         self._recheck_requested = False
         self._local_activities = False
+        self._wait_for_cancelled_steps = False
+        self._compensating = False
         self._expected_invitations: set[str] = set()
         self._reports: dict[str, DeliveryReport] = {}
 
@@ -150,6 +156,7 @@ class OrganizationBootstrapWorkflow:
     @workflow.run
     async def run(self, params: BootstrapInput) -> BootstrapResult:
         self._local_activities = workflow.patched(LOCAL_ACTIVITIES_PATCH)
+        self._wait_for_cancelled_steps = workflow.patched(WAIT_FOR_CANCELLED_STEPS_PATCH)
         try:
             created = await self._step(Step.CREATE_ORGANIZATION, self._create_organization)
             await self._step(Step.CONFIGURE_DNS, self._configure_dns)
@@ -321,6 +328,7 @@ class OrganizationBootstrapWorkflow:
 
     async def _compensate(self, failed_step: str, message: str) -> None:
         self._state.status = "compensating"
+        self._compensating = True
         p = self._params
         if self._started(Step.CONFIGURE_DNS):
             # Even a failed configure may have created the record before its answer was lost.
@@ -373,7 +381,8 @@ class OrganizationBootstrapWorkflow:
     ) -> T:
         t = self._params.timings
         execute = workflow.execute_local_activity if self._local_activities and local else workflow.execute_activity
-        return await execute(
+        waits = self._wait_for_cancelled_steps
+        result = await execute(
             name,
             arg,
             result_type=result_type,
@@ -385,7 +394,17 @@ class OrganizationBootstrapWorkflow:
                 maximum_interval=timedelta(seconds=30),
                 maximum_attempts=t.activity_max_attempts,
             ),
+            cancellation_type=(
+                workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+                if waits
+                else workflow.ActivityCancellationType.TRY_CANCEL
+            ),
         )
+        if waits and not self._compensating and workflow.cancellation_reason() is not None:
+            # Cancelled while the activity ran, and it finished its work anyway: the step is compensated like any
+            # other that started. (The SDK hands the result back and forgets the cancel, so raise it here.)
+            raise asyncio.CancelledError()
+        return result
 
     async def _wait_or_recheck(self, seconds: float) -> None:
         if seconds > 0 and not self._recheck_requested:

@@ -11,12 +11,14 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.conf import settings
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from eventstore.models import Event
+from eventstore.services import APPEND_LOCK_KEY
 from invitations.models import Invitation, InvitationStatus
 from organizations import services
 from organizations.dns.models import LocalDnsRecord
@@ -212,6 +214,42 @@ def test_cancelling_a_running_bootstrap_compensates(settings, local_dns, tempora
     assert org.status == OrganizationStatus.FAILED and org.failed_step == "wait_for_dns_propagation"
     assert org.failure_message == "Cancelled by support."
     assert not LocalDnsRecord.objects.filter(name=org.domain).exists()
+
+
+def test_a_cancel_during_a_step_waits_for_its_activity_before_compensating(settings, local_dns, temporal_worker):
+    """The create step is held up (another append holds the store's lock) when support cancels. Compensation
+    must not run until the create has finished, or it finds no organization to mark failed and the one created
+    a moment later stays pending, holding its subdomain."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    holder = psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"])
+    holder.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+
+    def create_waits_for_the_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            return cursor.fetchone()[0] > 0
+
+    try:
+        with temporal_worker():
+            request = start_bootstrap()
+            wait_for(create_waits_for_the_lock, message="the create step waiting for the append lock")
+            services.organization_bootstrap_cancel(organization_id=request.organization_id)
+            # A local activity's workflow task is extended at 80% of its 10 s timeout; that is when the cancel
+            # reaches the workflow, with the create still held up.
+            time.sleep(12)
+            holder.rollback()
+            cause = failure_of(request.organization_id)
+            state = state_of(request.organization_id)
+    finally:
+        holder.close()
+
+    assert cause.type == "BootstrapCancelled"
+    assert [(c.name, c.status) for c in state.compensation] == [("mark_failed", "done")]
+    org = Organization.objects.get(pk=request.organization_id)
+    assert org.status == OrganizationStatus.FAILED and org.failed_step == "create_organization"
+    assert org_events(request.organization_id) == ["organization.created", "organization.bootstrap_failed"]
 
 
 def activity_kinds(organization_id) -> dict[str, str]:

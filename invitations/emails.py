@@ -10,3 +10,12 @@ import unicodedata
 
 def canonical_email(email: str) -> str:
     return unicodedata.normalize("NFKC", email).strip().lower()
+
+
+# The longest address SMTP carries (RFC 5321: a 256-octet path minus its angle brackets), and the columns' size.
+MAX_EMAIL_LENGTH = 254
+
+
+def email_too_long(email: str) -> bool:
+    """Whether the address, or its canonical form (NFKC can lengthen it), exceeds what can be stored and sent."""
+    return len(email) > MAX_EMAIL_LENGTH or len(canonical_email(email)) > MAX_EMAIL_LENGTH

@@ -40,7 +40,7 @@ from organizations.models import Organization
 from temporal_bridge.client import TemporalUnavailable, temporal
 from temporal_bridge.registry import task_queue
 
-from .emails import canonical_email
+from .emails import MAX_EMAIL_LENGTH, canonical_email, email_too_long
 from .models import (
     FINAL_DELIVERY_STATUSES,
     DeliveryKind,
@@ -190,6 +190,9 @@ def invitees_validate(invitees: Sequence[Invitee]) -> list[ValidInvitee]:
     for n, invitee in enumerate(invitees, start=1):
         email = (invitee.email or "").strip()
         canonical = canonical_email(email)
+        if email_too_long(email):
+            errors.append(f"invitee {n}: the address is longer than {MAX_EMAIL_LENGTH} characters")
+            continue
         try:
             validate_email(email)
         except ValidationError:

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from invitations.emails import canonical_email
+from invitations.emails import MAX_EMAIL_LENGTH, canonical_email, email_too_long
 from invitations.payloads import Role
 
 from .models import OrganizationType
@@ -68,17 +68,22 @@ def validate_invitees(invitees: Iterable[Mapping]) -> list[dict]:
     for index, invitee in enumerate(invitees):
         email = (invitee.get("email") or "").strip()
         role = invitee.get("role") or Role.ORGANIZATION_ADMIN
-        try:
-            validate_email(email)
-        except ValidationError:
-            errors.setdefault(f"invitees.{index}.email", []).append(f"“{email}” is not a valid email address.")
+        if email_too_long(email):
+            errors.setdefault(f"invitees.{index}.email", []).append(
+                f"An address may have at most {MAX_EMAIL_LENGTH} characters; this one has {len(email)}."
+            )
         else:
-            canonical = canonical_email(email)
-            if canonical in seen:
-                errors.setdefault(f"invitees.{index}.email", []).append(
-                    f"{email} is already invitee {seen[canonical] + 1} (addresses are compared case-insensitively)."
-                )
-            seen.setdefault(canonical, index)
+            try:
+                validate_email(email)
+            except ValidationError:
+                errors.setdefault(f"invitees.{index}.email", []).append(f"“{email}” is not a valid email address.")
+            else:
+                canonical = canonical_email(email)
+                if canonical in seen:
+                    errors.setdefault(f"invitees.{index}.email", []).append(
+                        f"{email} is already invitee {seen[canonical] + 1} (addresses are compared case-insensitively)."
+                    )
+                seen.setdefault(canonical, index)
         if role not in Role.__members__.values():
             errors.setdefault(f"invitees.{index}.role", []).append(f"Choose one of: {', '.join(Role)}.")
         cleaned.append(

@@ -80,6 +80,7 @@ def test_api_starts_a_bootstrap_and_answers_202(support, temporal_env):
         ({"invitees": []}, "invitees", "Add at least one invitee"),
         ({"invitees": [{"email": "a@example.test", "role": "staff"}]}, "invitees", "organization admin role"),
         ({"invitees": [{"email": "not-an-email"}]}, "invitees", "valid email"),
+        ({"invitees": [{"email": "a" * 243 + "@example.test"}]}, "invitees", "at most 254 characters"),
     ],
 )
 def test_api_rejects_bad_input_field_by_field_and_writes_nothing(support, temporal_env, overrides, field, message):

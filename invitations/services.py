@@ -825,6 +825,9 @@ def invitation_remind(*, invitation_id: str, scope: str, metadata: EventMetadata
         delivery_id = delivery_id_for(f"{scope}/reminder")
         key = f"{scope}/reminded"
         if events_for_keys(keys=[key]):
+            # A retry: the first run committed, but its publish after the commit may have failed. Publish again:
+            # a task for a reminder already sent finds it done.
+            deliveries_enqueue_on_commit([delivery_id])
             return True
         now = timezone.now()
         _, created = InvitationDelivery.objects.get_or_create(

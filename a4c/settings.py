@@ -105,6 +105,9 @@ STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=VAR_DIR / "static")
 
 # --- Security (production defaults; `manage.py check --deploy` passes with DJANGO_DEBUG off) ---------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_PROXY", False) else None
+# Reverse proxies in front that each append the address they saw to X-Forwarded-For. The client address (for rate
+# limits) is the entry that many from the right: the entries to its left are the client's to forge.
+PROXY_HOPS = env.int("DJANGO_PROXY_HOPS", default=0)
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG

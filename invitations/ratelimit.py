@@ -7,7 +7,12 @@ from django.http import HttpRequest
 
 
 def client_address(request: HttpRequest) -> str:
-    # REMOTE_ADDR only: X-Forwarded-For is set by the client unless a trusted proxy rewrites it.
+    """The address the nearest trusted proxy saw (PROXY_HOPS from the right of X-Forwarded-For), or REMOTE_ADDR
+    with no proxy: behind one, REMOTE_ADDR is the proxy's and every invitee would share one bucket."""
+    if hops := settings.PROXY_HOPS:
+        forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 

@@ -98,3 +98,32 @@ def test_within_the_ttl_a_post_still_refuses_a_revoked_invitation_and_the_page_c
     settings.INVITATION_LANDING_CACHE_TTL = 0  # the TTL has passed
     page = browser.get("/invitations/accept/")
     assert page.status_code == 410 and b"withdrawn" in page.content
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "expected"),
+    [
+        (0, "198.51.100.9", "10.0.0.2"),  # no proxy trusted: the header is the client's own claim
+        (1, "198.51.100.9", "198.51.100.9"),
+        (1, "203.0.113.66, 198.51.100.9", "198.51.100.9"),  # a forged entry to the left is ignored
+        (2, "203.0.113.66, 198.51.100.9, 10.0.0.7", "198.51.100.9"),
+        (2, "198.51.100.9", "10.0.0.2"),  # fewer entries than proxies: not what the proxies would send
+    ],
+)
+def test_the_rate_limit_counts_the_address_the_nearest_trusted_proxy_saw(settings, hops, forwarded, expected):
+    from django.test import RequestFactory
+
+    from invitations.ratelimit import client_address
+
+    settings.PROXY_HOPS = hops
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_address(request) == expected
+
+
+def test_behind_a_proxy_one_clients_burst_does_not_block_another(settings):
+    settings.PROXY_HOPS, settings.INVITATION_ACCEPT_RATE_LIMIT = 1, 3
+    guess = f"/invitations/accept/{'a' * 16}.{'b' * 43}/"
+    guesser = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.9")
+    assert [guesser.get(guess).status_code for _ in range(4)][-1] == 429
+    invitee = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.20")
+    assert invitee.get(guess).status_code != 429

@@ -431,6 +431,15 @@ def _delivery_set(delivery_id: str, **values) -> None:
     rows_update(InvitationDelivery, [{"id": delivery_id, **values}], list(values), using=DEFAULT_DB_ALIAS)
 
 
+def _delivery_set_if_held(delivery: OutgoingEmail, **values) -> bool:
+    """Write the outcome of this task's claim, unless another copy has claimed the delivery since (this one's lease
+    ran out mid-send): the claim count is the fence. False when it has, and nothing was written."""
+    held = InvitationDelivery.objects.filter(
+        pk=delivery.id, attempts=delivery.attempts, status=DeliveryStatus.SENDING.value
+    )
+    return held.update(**values) == 1
+
+
 def _delivery_metadata(delivery: OutgoingEmail) -> EventMetadata:
     return EventMetadata(correlation_id=delivery.organization_id, step=f"email.{delivery.kind}")
 
@@ -482,8 +491,8 @@ def delivery_mark_sent(*, delivery: OutgoingEmail, selector: str) -> OutgoingEma
     it now stands, which is what the workflow is told."""
     now = timezone.now()
     with transaction.atomic():
-        _delivery_set(
-            delivery.id,
+        held = _delivery_set_if_held(
+            delivery,
             status=DeliveryStatus.SENT.value,
             sent_at=now,
             token_selector=selector,
@@ -491,6 +500,9 @@ def delivery_mark_sent(*, delivery: OutgoingEmail, selector: str) -> OutgoingEma
             claimed_until=None,
             updated_at=now,
         )
+        if not held:
+            log.warning("Delivery %s was taken over while this copy sent it; the other's outcome stands", delivery.id)
+            return outgoing_email(delivery.id) or delivery
         events_append(
             stream_type=StreamType.INVITATION,
             stream_id=delivery.invitation_id,
@@ -516,14 +528,16 @@ def delivery_mark_unsent(*, delivery: OutgoingEmail, error: str, final: bool) ->
     now = timezone.now()
     status = DeliveryStatus.FAILED if final else DeliveryStatus.RETRYING
     with transaction.atomic():
-        _delivery_set(
-            delivery.id,
+        held = _delivery_set_if_held(
+            delivery,
             status=status.value,
             failed_at=now if final else None,
             last_error=error,
             claimed_until=None,
             updated_at=now,
         )
+        if not held:  # another copy holds or has finished the delivery: its outcome stands, this one's is moot
+            return outgoing_email(delivery.id) or delivery
         if final:
             events_append(
                 stream_type=StreamType.INVITATION,

@@ -14,6 +14,7 @@ from django.db import DatabaseError
 from temporal_bridge.client import TemporalUnavailable
 
 from . import mail
+from .models import DeliveryStatus
 from .services import delivery_claim, delivery_mark_sent, delivery_mark_unsent, delivery_report_rollback_unsafe
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def send_invitation_email(self, delivery_id: str) -> None:
                 "" if final else ", will retry",
                 error,
             )
-            if not final:
+            if delivery.status == DeliveryStatus.RETRYING:  # not if another copy took the delivery over meanwhile
                 raise self.retry(countdown=backoff(delivery.attempts)) from None
         else:
             delivery = delivery_mark_sent(delivery=delivery, selector=token.selector)

@@ -1,4 +1,4 @@
-"""Invitee lists are checked whole before anything is written, and a retried reminder still sends its email."""
+"""Invitation edge cases: invitee lists checked whole, a retried reminder, and copies of an email task racing."""
 
 import pytest
 
@@ -59,3 +59,38 @@ def test_a_retried_reminder_publishes_its_email_again(organization, monkeypatch)
     delivery = InvitationDelivery.objects.get(invitation_id=invitation_id, kind="reminder")
     assert published == ["refused", str(delivery.pk)]
     assert Event.objects.filter(event_type="invitation.reminded", stream_id=invitation_id).count() == 1
+
+
+def test_a_copy_whose_lease_ran_out_cannot_overwrite_the_copy_that_took_over(organization, monkeypatch):
+    """Copy A of an email task is still sending when its lease runs out; copy B claims the delivery and sends it.
+    A's late outcome (sent or failed) must not overwrite B's, or A's retry would send the email a third time."""
+    import datetime
+
+    from invitations.models import DeliveryStatus
+
+    (invitation_id,) = services.invitations_generate(
+        organization_id=organization,
+        invitees=[Invitee("lease@example.org")],
+        key_prefix="test-lease",
+        metadata=EventMetadata(),
+    )
+    delivery_id = str(services.delivery_id_for(f"test-lease/{invitation_id}"))
+    now = datetime.datetime.now(datetime.UTC)
+    InvitationDelivery.objects.create(
+        id=delivery_id, invitation_id=invitation_id, kind="invitation", queued_at=now, updated_at=now
+    )
+    a = services.delivery_claim(delivery_id=delivery_id)
+    later = now + services.DELIVERY_LEASE + datetime.timedelta(seconds=1)
+    monkeypatch.setattr(services.timezone, "now", lambda: later)
+    b = services.delivery_claim(delivery_id=delivery_id)
+    assert (a.outcome, b.outcome) == ("send", "send")
+    services.delivery_mark_sent(delivery=b.delivery, selector=b.token.selector)
+
+    late_failure = services.delivery_mark_unsent(delivery=a.delivery, error="SMTPServerDisconnected", final=False)
+    assert late_failure.status == DeliveryStatus.SENT  # what the task sees: no retry
+    assert services.delivery_mark_sent(delivery=a.delivery, selector=a.token.selector).status == DeliveryStatus.SENT
+    row = InvitationDelivery.objects.get(pk=delivery_id)
+    assert (row.status, row.token_selector) == (DeliveryStatus.SENT, b.token.selector)
+    assert services.delivery_claim(delivery_id=delivery_id).outcome == "done"
+    sent = Event.objects.filter(stream_id=invitation_id, event_type="invitation.email_sent")
+    assert [e.data["selector"] for e in sent] == [b.token.selector]

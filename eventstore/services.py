@@ -75,6 +75,14 @@ def _validate(stream_type: str, stream_id: str, events: Sequence[NewEvent]) -> l
 
 
 _METADATA_FIELDS = tuple(f.name for f in fields(EventMetadata))
+# The metadata copied into columns of their own, with the columns' sizes.
+_METADATA_COLUMNS = {name: Event._meta.get_field(name).max_length for name in ("correlation_id", "workflow_id")}
+
+
+def _validate_metadata(metadata: EventMetadata) -> None:
+    for name, limit in _METADATA_COLUMNS.items():
+        if len(str(getattr(metadata, name))) > limit:
+            raise InvalidEventError(f"Metadata {name} must be at most {limit} characters.")
 
 
 def _metadata_json(metadata: EventMetadata) -> dict:
@@ -393,6 +401,7 @@ def events_append(
     stream_id = str(stream_id)
     payloads = _validate(stream_type, stream_id, events)
     metadata = metadata or EventMetadata()
+    _validate_metadata(metadata)
     expected = None if expected_version is ANY else int(expected_version)
     connection = connections[using]
     batch = _Batch(stream_type, stream_id, events, payloads, metadata, expected, created_by_id, connection)

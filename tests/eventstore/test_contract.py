@@ -167,6 +167,10 @@ class EventStoreContract:
             self.append(org_id, [NewEvent(EventType.ORGANIZATION_ACTIVATED, {"ratio": float("nan")})])
         with pytest.raises(InvalidEventError, match="stream type"):
             events_append(stream_type="planet", stream_id=org_id, events=[activated()], using=self.alias)
+        with pytest.raises(InvalidEventError, match="workflow_id must be at most 200"):
+            self.append(org_id, [created()], metadata=EventMetadata(workflow_id="w" * 201))
+        with pytest.raises(InvalidEventError, match="correlation_id must be at most 64"):
+            self.append(org_id, [created()], metadata=EventMetadata(correlation_id="c" * 65))
         assert not self.events().filter(stream_id=org_id).exists()
 
     def test_the_database_refuses_update_and_delete(self):

@@ -216,7 +216,9 @@ def test_cancelling_a_running_bootstrap_compensates(settings, local_dns, tempora
     assert not LocalDnsRecord.objects.filter(name=org.domain).exists()
 
 
-def test_a_cancel_during_a_step_waits_for_its_activity_before_compensating(settings, local_dns, temporal_worker):
+def test_a_cancel_during_a_step_waits_for_its_activity_before_compensating(
+    settings, local_dns, temporal_worker, keep_history
+):
     """The create step is held up (another append holds the store's lock) when support cancels. Compensation
     must not run until the create has finished, or it finds no organization to mark failed and the one created
     a moment later stays pending, holding its subdomain."""
@@ -242,6 +244,7 @@ def test_a_cancel_during_a_step_waits_for_its_activity_before_compensating(setti
             holder.rollback()
             cause = failure_of(request.organization_id)
             state = state_of(request.organization_id)
+            keep_history(request.organization_id, "cancelled_during_a_step")
     finally:
         holder.close()
 

@@ -38,10 +38,10 @@ MAX_BATCH: Final = 1000
 REBUILD_BATCH_SIZE: Final = 20_000
 
 _KNOWN_EVENT_TYPES = frozenset(EventType)
+_KNOWN_STREAM_TYPES = frozenset(StreamType)
 # One encoder for every payload: json.dumps(..., allow_nan=False) builds a new one per call. (Not orjson, which
 # writes NaN as null where a payload with NaN must be refused.)
 _PAYLOAD_ENCODER: Final = json.JSONEncoder(allow_nan=False)
-_KNOWN_STREAM_TYPES = frozenset(StreamType)
 
 
 def _validate(stream_type: str, stream_id: str, events: Sequence[NewEvent]) -> list[str]:

@@ -284,6 +284,10 @@ INVITATION_ACCEPT_RATE_WINDOW = env.int("INVITATION_ACCEPT_RATE_WINDOW", default
 # How long a web process reuses what it read (and rendered) for an invitation's landing page; POSTs always
 # read afresh. 0 turns the micro-cache off.
 INVITATION_LANDING_CACHE_TTL = env.float("INVITATION_LANDING_CACHE_TTL", default=2.0)
+# A Temporal schedule publishes again the email deliveries left queued this long (their publish after commit
+# failed) or held past their sender's lease, every INVITATION_DELIVERY_SWEEP_INTERVAL seconds.
+INVITATION_DELIVERY_SWEEP_INTERVAL = env.float("INVITATION_DELIVERY_SWEEP_INTERVAL", default=300.0)
+INVITATION_DELIVERY_STALE_AFTER = env.float("INVITATION_DELIVERY_STALE_AFTER", default=900.0)
 
 # --- Logging ----------------------------------------------------------------------------------------------
 LOGGING = {

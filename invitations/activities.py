@@ -1,9 +1,13 @@
 """Temporal activities for invitations: thin entry points over `invitations.services`.
 
 On the "bootstrap" queue, called by the bootstrap workflow: generate, enqueue_emails, revoke_pending.
-On the "users" queue, called by UserInvitationWorkflow: provision, remind, expire.
+On the "users" queue, called by UserInvitationWorkflow: provision, remind, expire; and by the delivery sweep's
+scheduled workflow: requeue_stale_deliveries.
 """
 
+from datetime import timedelta
+
+from django.conf import settings
 from temporalio import activity
 
 from temporal_bridge.activities import django_activity, fail_for_good_on, step_key, step_metadata
@@ -11,6 +15,7 @@ from temporal_bridge.activities import django_activity, fail_for_good_on, step_k
 from . import selectors, services
 from .payloads import (
     Activity,
+    DeliverySweepResult,
     EnqueuedInvitationEmails,
     EnqueueInvitationEmailsInput,
     ExpireInput,
@@ -102,3 +107,9 @@ def expire(params: ExpireInput) -> ExpireResult:
     return ExpireResult(
         status=invitation.status, expires_at=invitation.expires_at.isoformat(), accepted_by_id=invitation.accepted_by_id
     )
+
+
+@django_activity(LifecycleActivity.REQUEUE_STALE_DELIVERIES)
+def requeue_stale_deliveries() -> DeliverySweepResult:
+    older_than = timedelta(seconds=settings.INVITATION_DELIVERY_STALE_AFTER)
+    return DeliverySweepResult(republished=services.deliveries_requeue_stale(older_than=older_than))

@@ -100,6 +100,16 @@ class LifecycleActivity(StrEnum):
     PROVISION = "invitations.provision"
     REMIND = "invitations.remind"
     EXPIRE = "invitations.expire"
+    REQUEUE_STALE_DELIVERIES = "invitations.requeue_stale_deliveries"
+
+
+DELIVERY_SWEEP_WORKFLOW_TYPE = "InvitationDeliverySweepWorkflow"
+DELIVERY_SWEEP_SCHEDULE_ID = "invitation-delivery-sweep"
+
+
+@dataclass
+class DeliverySweepResult:
+    republished: int
 
 
 @dataclass

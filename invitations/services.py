@@ -24,6 +24,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -335,6 +336,26 @@ def deliveries_enqueue_rollback_unsafe(delivery_ids: Sequence[uuid.UUID | str]) 
     with send_invitation_email.app.producer_or_acquire() as producer:
         for delivery_id in delivery_ids:
             send_invitation_email.apply_async((str(delivery_id),), producer=producer)
+
+
+def deliveries_requeue_stale(*, older_than: timedelta, limit: int = 1000) -> int:
+    """Publish again the deliveries nothing has moved for `older_than`: queued ones whose publish after commit
+    failed (the broker was down at that moment), and ones whose sender died past its lease. A task for a
+    delivery that is being or has been sent finds it busy or done, so a second publish is harmless. Returns how
+    many were published; the oldest go first, at most `limit` per call."""
+    now = timezone.now()
+    cutoff = now - older_than
+    stale = InvitationDelivery.objects.filter(
+        Q(status=DeliveryStatus.QUEUED) | Q(status=DeliveryStatus.SENDING, claimed_until__lt=cutoff),
+        updated_at__lt=cutoff,
+    )
+    ids = list(stale.order_by("updated_at").values_list("pk", flat=True)[:limit])
+    if ids:
+        # Touched, so the next sweep leaves them to the tasks just published for `older_than` again.
+        InvitationDelivery.objects.filter(pk__in=ids).update(updated_at=now)
+        deliveries_enqueue_rollback_unsafe(ids)
+        log.warning("Published %d stale invitation email deliveries again", len(ids))
+    return len(ids)
 
 
 def deliveries_enqueue_on_commit(delivery_ids: Sequence[uuid.UUID | str]) -> None:

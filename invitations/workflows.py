@@ -16,10 +16,12 @@ with workflow.unsafe.imports_passed_through():
     from invitations.payloads import (
         ACCEPTED_SIGNAL,
         DECLINED_SIGNAL,
+        DELIVERY_SWEEP_WORKFLOW_TYPE,
         INVITATION_STATE_QUERY,
         INVITATION_WORKFLOW_TYPE,
         RESENT_SIGNAL,
         REVOKED_SIGNAL,
+        DeliverySweepResult,
         ExpireInput,
         ExpireResult,
         InvitationAccepted,
@@ -149,4 +151,19 @@ class UserInvitationWorkflow:
             expires_at=self._expires_at.isoformat() if self._expires_at else "",
             reminded=self._reminded,
             user_id=self._accepted_by,
+        )
+
+
+@workflow.defn(name=DELIVERY_SWEEP_WORKFLOW_TYPE)
+class DeliverySweepWorkflow:
+    """Started by a Temporal schedule (DELIVERY_SWEEP_SCHEDULE_ID): publishes again the invitation emails whose
+    Celery task never got to the broker, so a broker outage at the wrong moment cannot strand one for good."""
+
+    @workflow.run
+    async def run(self) -> DeliverySweepResult:
+        return await workflow.execute_local_activity(
+            LifecycleActivity.REQUEUE_STALE_DELIVERIES,
+            result_type=DeliverySweepResult,
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=RetryPolicy(maximum_attempts=3),  # the next sweep comes anyway
         )

@@ -7,16 +7,27 @@ import importlib.machinery
 import logging
 import sys
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connections
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+)
 from temporalio.worker import Worker
 
-from .registry import discover, task_queue
+from .registry import Recurring, discover, task_queue
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +142,35 @@ def build_workers(client: Client, options: WorkerOptions) -> tuple[list[Worker],
     return workers, executors
 
 
+def _schedule(recurring: Recurring, queue: str) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            recurring.workflow.run, id=task_queue(recurring.schedule_id), task_queue=task_queue(queue)
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=recurring.every())]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),  # one run at a time
+    )
+
+
+async def ensure_schedules(client: Client, queues: Sequence[str]) -> None:
+    """Create (or bring up to date) the schedules of the recurring workflows registered on these queues. Every
+    worker does it at start; the schedule id makes it one schedule however many workers there are."""
+    registrations = discover()
+    for queue in queues:
+        for recurring in registrations[queue].recurring:
+            schedule, schedule_id = _schedule(recurring, queue), task_queue(recurring.schedule_id)
+            try:
+                await client.create_schedule(schedule_id, schedule)
+            except ScheduleAlreadyRunningError:
+                update = ScheduleUpdate(schedule=schedule)
+                await client.get_schedule_handle(schedule_id).update(lambda _, update=update: update)
+
+
 async def run_workers(client: Client, options: WorkerOptions, stop: asyncio.Event) -> None:
     """Poll until `stop` is set, then stop taking work and let in-flight activities finish (up to the
     shutdown timeout)."""
     workers, executors = build_workers(client, options)
+    await ensure_schedules(client, options.queues)
     try:
         async with contextlib.AsyncExitStack() as stack:
             for worker in workers:

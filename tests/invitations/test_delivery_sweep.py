@@ -1,0 +1,101 @@
+"""Deliveries whose Celery task never reached the broker (the publish after commit failed) or whose sender died
+past its lease are published again by a scheduled sweep, so no invitation email is stranded for good."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+from temporalio.service import RPCError
+
+from eventstore.events import EventMetadata
+from invitations import services
+from invitations.models import DeliveryStatus, InvitationDelivery
+from invitations.payloads import DELIVERY_SWEEP_SCHEDULE_ID, Invitee
+from temporal_bridge.client import temporal
+from temporal_bridge.registry import task_queue
+
+from .helpers import open_link, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def invite(organization, email: str) -> str:
+    (invitation_id,) = services.invitations_generate(
+        organization_id=organization, invitees=[Invitee(email)], key_prefix=f"sweep/{email}", metadata=EventMetadata()
+    )
+    return invitation_id
+
+
+def delivery(invitation_id: str, *, status=DeliveryStatus.QUEUED, age_minutes: float, lease_minutes=None):
+    at = timezone.now() - datetime.timedelta(minutes=age_minutes)
+    claimed = at + datetime.timedelta(minutes=lease_minutes) if lease_minutes is not None else None
+    return InvitationDelivery.objects.create(
+        id=services.delivery_id_for(f"sweep/{invitation_id}/{status}/{age_minutes}/{lease_minutes}"),
+        invitation_id=invitation_id,
+        kind="invitation",
+        status=status,
+        claimed_until=claimed,
+        queued_at=at,
+        updated_at=at,
+    )
+
+
+def test_the_sweep_publishes_stranded_deliveries_once(organization, monkeypatch):
+    invitation_id = invite(organization, "stranded@example.org")
+    stranded = delivery(invitation_id, age_minutes=30)
+    abandoned = delivery(invitation_id, status=DeliveryStatus.SENDING, age_minutes=30, lease_minutes=2)
+    delivery(invitation_id, age_minutes=1)  # still young: its task may simply be in the queue
+    delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=30)
+    delivery(invitation_id, status=DeliveryStatus.SENDING, age_minutes=30, lease_minutes=40)  # being sent
+    published: list[str] = []
+    monkeypatch.setattr(services, "deliveries_enqueue_rollback_unsafe", lambda ids: published.extend(map(str, ids)))
+
+    assert services.deliveries_requeue_stale(older_than=datetime.timedelta(minutes=15)) == 2
+    assert sorted(published) == sorted([str(stranded.pk), str(abandoned.pk)])
+    # Published again just now: the next sweep leaves them to those tasks.
+    assert services.deliveries_requeue_stale(older_than=datetime.timedelta(minutes=15)) == 0
+
+
+def test_the_scheduled_sweep_gets_a_stranded_email_sent(
+    settings, organization, users_worker, celery_worker, smtp, client
+):
+    """The worker creates the schedule at start; a run of it publishes the stranded delivery and the email
+    arrives with a working link."""
+    settings.INVITATION_DELIVERY_STALE_AFTER = 60.0
+    invitation_id = invite(organization, "late@example.org")
+    stranded = delivery(invitation_id, age_minutes=30)
+
+    handle_id = task_queue(DELIVERY_SWEEP_SCHEDULE_ID)
+
+    def described():
+        try:
+            return temporal.run(lambda client: client.get_schedule_handle(handle_id).describe())
+        except RPCError:  # the worker creates it just after it connects
+            return None
+
+    description = wait_until(described)
+    assert description.schedule.spec.intervals[0].every == datetime.timedelta(
+        seconds=settings.INVITATION_DELIVERY_SWEEP_INTERVAL
+    )
+    temporal.run(lambda client: client.get_schedule_handle(handle_id).trigger())
+    wait_until(lambda: InvitationDelivery.objects.get(pk=stranded.pk).status == DeliveryStatus.SENT)
+    assert len(smtp.to("late@example.org")) == 1
+    assert open_link(client, smtp.token_for("late@example.org")).status_code == 200
+
+
+def test_a_worker_start_brings_the_schedule_up_to_date(settings, temporal_env):
+    from temporal_bridge.worker import ensure_schedules
+
+    handle_id = task_queue(DELIVERY_SWEEP_SCHEDULE_ID)
+
+    async def start_worker_then_describe(client):
+        await ensure_schedules(client, ["users"])
+        return await client.get_schedule_handle(handle_id).describe()
+
+    settings.INVITATION_DELIVERY_SWEEP_INTERVAL = 120.0
+    first = temporal.run(start_worker_then_describe)
+    settings.INVITATION_DELIVERY_SWEEP_INTERVAL = 45.0
+    second = temporal.run(start_worker_then_describe)  # the schedule exists: updated, not duplicated
+    assert first.schedule.spec.intervals[0].every == datetime.timedelta(seconds=120)
+    assert second.schedule.spec.intervals[0].every == datetime.timedelta(seconds=45)
+    assert second.schedule.action.task_queue == task_queue("users")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import connections
@@ -24,6 +25,7 @@ from temporalio.client import (
     SchedulePolicy,
     ScheduleSpec,
     ScheduleUpdate,
+    ScheduleUpdateInput,
 )
 from temporalio.worker import Worker
 
@@ -152,6 +154,12 @@ def _schedule(recurring: Recurring, queue: str) -> Schedule:
     )
 
 
+def _updated(schedule: Schedule, current: ScheduleUpdateInput) -> ScheduleUpdate:
+    # The action and the timing are the code's; the state (paused by an operator, with a note) is theirs.
+    schedule.state = current.description.schedule.state
+    return ScheduleUpdate(schedule=schedule)
+
+
 async def ensure_schedules(client: Client, queues: Sequence[str]) -> None:
     """Create (or bring up to date) the schedules of the recurring workflows registered on these queues. Every
     worker does it at start; the schedule id makes it one schedule however many workers there are."""
@@ -162,8 +170,7 @@ async def ensure_schedules(client: Client, queues: Sequence[str]) -> None:
             try:
                 await client.create_schedule(schedule_id, schedule)
             except ScheduleAlreadyRunningError:
-                update = ScheduleUpdate(schedule=schedule)
-                await client.get_schedule_handle(schedule_id).update(lambda _, update=update: update)
+                await client.get_schedule_handle(schedule_id).update(partial(_updated, schedule))
 
 
 async def run_workers(client: Client, options: WorkerOptions, stop: asyncio.Event) -> None:
@@ -178,6 +185,9 @@ async def run_workers(client: Client, options: WorkerOptions, stop: asyncio.Even
             log.info("Temporal worker polling %s", ", ".join(task_queue(q) for q in options.queues))
             await stop.wait()
             log.info("Draining in-flight work (up to %.0fs)", options.shutdown_timeout)
+            # Every queue stops taking work at once and drains alongside the others, within one timeout (left to
+            # the exit stack, the workers would shut down one after another while the rest kept polling).
+            await asyncio.gather(*(worker.shutdown() for worker in workers))
     finally:
         for executor in executors:
             await asyncio.get_running_loop().run_in_executor(

@@ -99,3 +99,18 @@ def test_a_worker_start_brings_the_schedule_up_to_date(settings, temporal_env):
     assert first.schedule.spec.intervals[0].every == datetime.timedelta(seconds=120)
     assert second.schedule.spec.intervals[0].every == datetime.timedelta(seconds=45)
     assert second.schedule.action.task_queue == task_queue("users")
+
+
+def test_a_worker_start_keeps_an_operators_pause(settings, temporal_env):
+    from temporal_bridge.worker import ensure_schedules
+
+    handle_id = task_queue(DELIVERY_SWEEP_SCHEDULE_ID)
+
+    async def pause_then_restart(client):
+        await ensure_schedules(client, ["users"])
+        await client.get_schedule_handle(handle_id).pause(note="mail incident")
+        await ensure_schedules(client, ["users"])
+        return await client.get_schedule_handle(handle_id).describe()
+
+    state = temporal.run(pause_then_restart).schedule.state
+    assert (state.paused, state.note) == (True, "mail incident")

@@ -4,3 +4,4 @@ from .sample_activities import record
 from .sample_workflows import SampleWorkflow
 
 register("sample", workflows=[SampleWorkflow], activities=[record])
+register("sample2", workflows=[SampleWorkflow], activities=[record])  # a second queue, for the drain test

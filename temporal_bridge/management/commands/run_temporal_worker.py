@@ -70,7 +70,15 @@ class Command(BaseCommand):
         # Installed explicitly, so the worker also stops cleanly as PID 1 in a container.
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, on_signal, signum)
-        client = await self._connect(connect_timeout)
+        # Waiting for Temporal at start is itself stoppable: a stop then leaves at once, having taken no work.
+        connecting, stopped = asyncio.ensure_future(self._connect(connect_timeout)), asyncio.ensure_future(stop.wait())
+        await asyncio.wait({connecting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            self.stdout.write("Temporal worker stopped before it reached Temporal")
+            return
+        client = connecting.result()
         self.stdout.write(f"Temporal worker serving {', '.join(opts.queues)} (Ctrl-C to stop)")
         await run_workers(client, opts, stop)
         self.stdout.write("Temporal worker stopped")

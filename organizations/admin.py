@@ -197,6 +197,13 @@ class OnboardingRequestAdmin(admin.ModelAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
+    # A started request is how its bootstrap is found (status page, cancel, retry, the API): it stays. Bulk
+    # deletion checks this for every selected object too.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.bootstrap_started_at is not None:
+            return False
+        return super().has_delete_permission(request, obj)
+
     def has_bootstrap_permission(self, request) -> bool:
         return _can_bootstrap(request)
 

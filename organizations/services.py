@@ -6,8 +6,9 @@ the bootstrap workflow runs through its activities. Every write of organization 
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from eventstore.catalogue import EventType, StreamType
 from eventstore.events import EventMetadata, NewEvent
@@ -281,13 +282,30 @@ def _run_ended_unsuccessfully(organization_id) -> bool:
     return status in UNSUCCESSFUL_ENDS
 
 
+def _while_running(organization_id, act: Callable[[str], None]) -> None:
+    """Act on the bootstrap's workflow if it is running; BootstrapConflict if it has ended or never started (a
+    stale page, a double click), rather than an error or a success message for nothing."""
+    workflow_id = bootstrap_workflow_id(str(organization_id))
+    try:
+        status = describe_workflow(workflow_id).status
+        if status == WorkflowExecutionStatus.RUNNING:
+            act(workflow_id)
+            return
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:  # it ended between the look and the act, or never began
+            raise
+        status = None
+    ended = f" (it is {status.name.lower().replace('_', ' ')})" if status is not None else ""
+    raise BootstrapConflict(f"This bootstrap is not running{ended}.")
+
+
 def organization_bootstrap_cancel(*, organization_id) -> None:
     """Ask the running bootstrap to stop; the workflow compensates and ends as failed."""
-    cancel_workflow(bootstrap_workflow_id(str(organization_id)))
+    _while_running(organization_id, cancel_workflow)
 
 
 def organization_dns_recheck(*, organization_id) -> None:
-    signal_workflow_rollback_unsafe(bootstrap_workflow_id(str(organization_id)), RECHECK_DNS_SIGNAL)
+    _while_running(organization_id, partial(signal_workflow_rollback_unsafe, signal=RECHECK_DNS_SIGNAL))
 
 
 # --- Steps of the workflow (called from organizations.activities) ----------------------------------------

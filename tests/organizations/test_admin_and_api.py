@@ -6,6 +6,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
+from django.utils import timezone
 from temporalio.client import WorkflowExecutionStatus
 
 from organizations import services
@@ -294,6 +295,40 @@ def test_cancel_from_the_status_page_is_logged(support, settings, local_dns, tem
         _wait(lambda: Organization.objects.filter(pk=request.organization_id, status="failed").exists(), 60)
     entry = LogEntry.objects.get(object_id=str(request.organization_id))
     assert entry.get_change_message() == "Cancelled the bootstrap."
+
+
+def test_cancel_and_recheck_of_a_bootstrap_that_is_not_running_say_so(
+    support, settings, local_dns, temporal_worker, mail_pipeline
+):
+    def act(request, name):
+        url = reverse(f"admin:organizations_organization_bootstrap_{name}", args=[request.organization_id])
+        return support.post(url, follow=True)
+
+    never_started = make_request()
+    for name in ("cancel", "recheck_dns"):
+        response = act(never_started, name)
+        assert response.status_code == 200 and b"This bootstrap is not running." in response.content
+    finished = make_request(name="Finished Clinic")
+    with temporal_worker():
+        services.organization_bootstrap_start(request=finished)
+        _wait(lambda: Organization.objects.filter(pk=finished.organization_id, status="active").exists(), 60)
+    for name in ("cancel", "recheck_dns"):
+        response = act(finished, name)
+        assert b"This bootstrap is not running (it is completed)." in response.content
+    assert not LogEntry.objects.exists()  # nothing was done, so nothing is logged as done
+
+
+def test_a_started_request_cannot_be_deleted_one_by_one_or_in_bulk(temporal_env, client):
+    client.force_login(User.objects.create_superuser("root", "root@example.test", "pw-" + uuid.uuid4().hex))
+    started, fresh = make_request(name="Started Clinic"), make_request(name="Fresh Clinic")
+    OnboardingRequest.objects.filter(pk=started.pk).update(bootstrap_started_at=timezone.now(), bootstrap_attempts=1)
+    delete = reverse("admin:organizations_onboardingrequest_delete", args=[started.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    bulk = {"action": "delete_selected", "_selected_action": [started.pk, fresh.pk], "post": "yes"}
+    assert client.post(changelist(), bulk).status_code == 403
+    assert OnboardingRequest.objects.count() == 2
+    assert client.post(reverse("admin:organizations_onboardingrequest_delete", args=[fresh.pk]), {"post": "yes"})
+    assert list(OnboardingRequest.objects.values_list("name", flat=True)) == ["Started Clinic"]
 
 
 def _wait(predicate, timeout: float = 30):

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "eventstore",
     "temporal_bridge",
     "organizations",
@@ -157,6 +158,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Start and follow organization bootstraps.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema describes the admin API: for staff only. The docs' scripts come from this server (the sidecar
+    # package), not from a CDN's moving "latest" on the admin's origin.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery -----------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The admin action, status page and REST API: permissions, validation, conflicts and the rollback switch."""
 
+import re
 import uuid
 
 import pytest
@@ -180,6 +181,17 @@ def test_the_openapi_schema_documents_the_bootstrap_api(support):
     post = schema["paths"]["/api/admin/organizations/bootstrap"]["post"]
     assert set(post["responses"]) >= {"202", "400", "403", "409", "503"}
     assert "/api/admin/organizations/{organization_id}/bootstrap" in schema["paths"]
+
+
+def test_the_api_docs_are_for_staff_and_load_no_third_party_script(support):
+    from django.test import Client
+
+    for path in ("/api/schema/", "/api/docs/"):
+        assert Client().get(path).status_code in (401, 403)
+    docs = support.get("/api/docs/")
+    assert docs.status_code == 200
+    scripts = re.findall(r'<script[^>]*src="([^"]+)"', docs.content.decode())
+    assert scripts and all(src.startswith("/static/drf_spectacular_sidecar/") for src in scripts), scripts
 
 
 # --- Admin --------------------------------------------------------------------------------------------------

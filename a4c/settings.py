@@ -262,7 +262,8 @@ DNS_BASE_DOMAIN = env.str("DNS_BASE_DOMAIN", default="a4c.localhost")
 DNS_TARGET = env.str("DNS_TARGET", default=f"app.{DNS_BASE_DOMAIN}")
 DNS_RECORD_TTL = env.int("DNS_RECORD_TTL", default=1)  # 1 = "automatic" on Cloudflare
 DNS_PROXIED = env.bool("DNS_PROXIED", default=True)
-LOCAL_DNS_PORT = env.int("LOCAL_DNS_PORT", default=5353)  # where `manage.py run_local_dns` answers
+# Where `manage.py run_local_dns` answers. Not 5353: mDNS responders (avahi, macOS) hold that port on every address.
+LOCAL_DNS_PORT = env.int("LOCAL_DNS_PORT", default=15353)
 # The local provider's records exist only in its own server, so only that server can verify them.
 _LOCAL_DNS = DNS_PROVIDER == "local"
 DNS_VERIFY_RESOLVERS = env.list(

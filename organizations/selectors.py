@@ -1,7 +1,9 @@
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import QuerySet
+from django.utils import timezone
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
@@ -61,6 +63,10 @@ class BootstrapStatus:
         return self.running
 
 
+# How long after its start a bootstrap unknown to Temporal is taken to be still starting.
+STARTING_GRACE = timedelta(minutes=5)
+
+
 def bootstrap_status(onboarding: OnboardingRequest, *, query_timeout: float = 3.0) -> BootstrapStatus:
     organization_id = str(onboarding.organization_id)
     workflow_id = bootstrap_workflow_id(organization_id)
@@ -73,7 +79,15 @@ def bootstrap_status(onboarding: OnboardingRequest, *, query_timeout: float = 3.
         except RPCError as exc:
             problem = f"Temporal did not return the live state ({exc.status.name}: {exc.message})."
             if "not found" in exc.message.lower():
-                workflow_status = "STARTING"
+                if timezone.now() - onboarding.bootstrap_started_at < STARTING_GRACE:
+                    workflow_status = "STARTING"  # committed a moment ago: the start is on its way
+                else:
+                    # Temporal deletes a closed run's history after the namespace's retention period.
+                    workflow_status = "NOT_KEPT"
+                    problem = (
+                        "Temporal no longer keeps this bootstrap's workflow (closed runs are deleted after the "
+                        "namespace's retention period). The organization and its events below are the record."
+                    )
         except (TemporalUnavailable, WorkflowQueryFailedError, RuntimeError) as exc:
             problem = f"Temporal did not return the live state: {exc}"
             workflow_status = workflow_status if workflow_status != "NOT_STARTED" else "UNKNOWN"

@@ -64,7 +64,9 @@ class OrganizationSerializer(serializers.Serializer):
 class BootstrapStatusSerializer(serializers.Serializer):
     organization_id = serializers.UUIDField()
     workflow_id = serializers.CharField()
-    workflow_status = serializers.CharField(help_text="Temporal's execution status, NOT_STARTED, STARTING or UNKNOWN.")
+    workflow_status = serializers.CharField(
+        help_text="Temporal's execution status, or NOT_STARTED, STARTING, NOT_KEPT (history past retention) or UNKNOWN."
+    )
     organization = OrganizationSerializer(allow_null=True)
     state = BootstrapStateSerializer(
         allow_null=True, help_text="Live workflow state; null when Temporal is unreachable."

@@ -330,6 +330,20 @@ def test_cancel_and_recheck_of_a_bootstrap_that_is_not_running_say_so(
     assert not LogEntry.objects.exists()  # nothing was done, so nothing is logged as done
 
 
+def test_a_bootstrap_temporal_no_longer_knows_is_shown_as_such_not_as_starting(support, temporal_env):
+    from organizations import selectors
+
+    request = make_request()
+    OnboardingRequest.objects.filter(pk=request.pk).update(bootstrap_started_at=timezone.now(), bootstrap_attempts=1)
+    assert selectors.bootstrap_status(OnboardingRequest.objects.get(pk=request.pk)).workflow_status == "STARTING"
+    long_ago = timezone.now() - selectors.STARTING_GRACE - timezone.timedelta(minutes=1)
+    OnboardingRequest.objects.filter(pk=request.pk).update(bootstrap_started_at=long_ago)
+    status_url = reverse("admin:organizations_organization_bootstrap", args=[request.organization_id])
+    page = support.get(status_url).content.decode()
+    assert '<span class="workflow-status">not_kept</span>' in page
+    assert "retention period" in page
+
+
 def test_a_started_request_cannot_be_deleted_one_by_one_or_in_bulk(temporal_env, client):
     client.force_login(User.objects.create_superuser("root", "root@example.test", "pw-" + uuid.uuid4().hex))
     started, fresh = make_request(name="Started Clinic"), make_request(name="Fresh Clinic")

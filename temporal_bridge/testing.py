@@ -4,7 +4,7 @@ import asyncio
 import shutil
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,8 +60,9 @@ def dev_server(db_filename: str | None = None) -> Iterator[str]:
 
 
 @contextmanager
-def running_worker(options: WorkerOptions) -> Iterator[None]:
-    """Run workers for `options.queues` in a background thread until the block exits (then drain)."""
+def running_worker(options: WorkerOptions) -> Iterator[Callable[[], None]]:
+    """Run workers for `options.queues` in a background thread until the block exits (then drain). Yields a
+    function that asks them to stop early (as SIGTERM does), without waiting; the exit still waits for the drain."""
     runner = _LoopThread("temporal-test-worker")
     stop: asyncio.Event = runner.run(_make_event())
     started = threading.Event()
@@ -74,7 +75,7 @@ def running_worker(options: WorkerOptions) -> Iterator[None]:
     done = asyncio.run_coroutine_threadsafe(serve(), runner.loop)
     try:
         started.wait(timeout=30)
-        yield
+        yield lambda: runner.loop.call_soon_threadsafe(stop.set)
     finally:
         runner.loop.call_soon_threadsafe(stop.set)
         try:

@@ -150,44 +150,24 @@ def test_a_stopped_worker_takes_no_new_work_on_any_queue_while_it_drains(tempora
     """A stop reaches every queue at once: while a slow activity drains on one queue, a workflow started on
     another queue after the stop is not taken (the worker shut queues down one by one, and kept polling the
     others meanwhile)."""
-    import asyncio
-    import threading
+    from temporal_bridge.testing import running_worker
+    from temporal_bridge.worker import WorkerOptions
 
-    from temporal_bridge.client import connect
-    from temporal_bridge.worker import WorkerOptions, run_workers
-
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    stop = asyncio.run_coroutine_threadsafe(_event(), loop).result()
     options = WorkerOptions.from_settings(["sample", "sample2"], 4, 20.0)
-
-    async def serve():
-        await run_workers(await connect(), options, stop)
-
-    done = asyncio.run_coroutine_threadsafe(serve(), loop)
-    try:
+    with running_worker(options) as request_stop:
         slow, slow_org, late_org = f"slow-{uuid.uuid4()}", str(uuid.uuid4()), str(uuid.uuid4())
         start_workflow_rollback_unsafe("SampleWorkflow", SampleInput(slow_org, sleep=4.0), id=slow, queue="sample2")
         deadline = time.monotonic() + 30
         while not _activity_started(slow) and time.monotonic() < deadline:
             time.sleep(0.1)
-        loop.call_soon_threadsafe(stop.set)
+        request_stop()
         time.sleep(1.0)
         late = f"late-{uuid.uuid4()}"
         start_workflow_rollback_unsafe("SampleWorkflow", SampleInput(late_org), id=late, queue="sample")
-        done.result(60)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
     # The activity in flight at the stop finished; the workflow started after it was not touched.
     assert Event.objects.filter(stream_id=slow_org, event_type="organization.created").count() == 1
     assert not Event.objects.filter(stream_id=late_org).exists()
     assert describe_workflow(late).status == WorkflowExecutionStatus.RUNNING
-
-
-async def _event():
-    import asyncio
-
-    return asyncio.Event()
 
 
 def test_a_worker_stopped_while_waiting_for_temporal_leaves_at_once(temporal_env):

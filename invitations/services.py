@@ -139,37 +139,18 @@ def _metadata(invitation: Invitation, step: str, acting_user_id: int | None = No
 
 
 def _signal_many_rollback_unsafe(signals: Sequence[tuple[str, str, Any]]) -> int:
-    """Send (workflow id, signal, payload) signals concurrently; a workflow that is gone or a Temporal
-    outage is logged, not raised: the workflow's own expiry check reconciles with the projection."""
-    if not signals:
-        return 0
-
-    async def send_all(client: Client) -> int:
-        gate = asyncio.Semaphore(64)
-
-        async def one(workflow_id: str, name: str, arg: Any) -> bool:
-            async with gate:
-                try:
-                    await client.get_workflow_handle(workflow_id).signal(name, arg)
-                    return True
-                except RPCError as exc:
-                    if exc.status != RPCStatusCode.NOT_FOUND:
-                        raise
-                    log.info("Workflow %s has ended; signal %s dropped", workflow_id, name)
-                    return False
-
-        return sum(await asyncio.gather(*(one(*s) for s in signals)))
-
+    """Send (invitation id, signal, payload) to the invitations' workflows concurrently. A workflow that has
+    ended or a Temporal outage is logged, not raised: the workflow's own expiry check reconciles with the
+    projection. Returns how many were delivered."""
     try:
-        return temporal.run(send_all, timeout=settings.TEMPORAL_CLIENT_TIMEOUT + len(signals) / 50)
+        return _lifecycle_send_rollback_unsafe(signals)
     except (TemporalUnavailable, RPCError) as exc:
         log.warning("Could not signal %d invitation workflow(s): %s", len(signals), exc)
         return 0
 
 
 def _signal_on_commit(invitation_id: str, name: str, arg: Any) -> None:
-    workflow_id = invitation_workflow_id(str(invitation_id))
-    transaction.on_commit(lambda: _signal_many_rollback_unsafe([(workflow_id, name, arg)]))
+    transaction.on_commit(lambda: _signal_many_rollback_unsafe([(str(invitation_id), name, arg)]))
 
 
 # --- Generating invitations (the bootstrap's step) ---------------------------------------------------------
@@ -291,35 +272,66 @@ def invitation_timings() -> InvitationTimings:
 
 def invitation_workflows_start_rollback_unsafe(invitation_ids: Sequence[str]) -> int:
     """Start the UserInvitationWorkflow of each invitation, concurrently; one already running (or done) is
-    left alone, so this is safe to repeat. Returns how many were started now."""
-    rows = Invitation.objects.filter(pk__in=list(invitation_ids)).values_list("pk", "organization_id", "expires_at")
-    timings = invitation_timings()
-    inputs = [UserInvitationInput(str(pk), str(org), expires.isoformat(), timings) for pk, org, expires in rows]
-    if not inputs:
+    left alone, so this is safe to repeat. Returns how many are running now."""
+    return _lifecycle_send_rollback_unsafe([(str(pk), None, None) for pk in invitation_ids])
+
+
+def _lifecycle_send_rollback_unsafe(messages: Sequence[tuple[str, str | None, Any]]) -> int:
+    """For each (invitation id, signal or None, payload): make sure the invitation's workflow runs, and deliver
+    the signal if there is one. Returns how many were started or signalled (not: had ended).
+
+    A run is started asleep (a start delay up to its first deadline, the reminder or the expiry): until then
+    it would only wait, so it costs no workflow task and no place in a worker's cache. A plain signal does not
+    wake such a run, so signals go as signal-with-start, which does (and starts a run that is missing).
+    """
+    rows = Invitation.objects.filter(pk__in=[pk for pk, _, _ in messages]).values_list(
+        "pk", "organization_id", "expires_at"
+    )
+    timings, now = invitation_timings(), timezone.now()
+    inputs = {
+        str(pk): UserInvitationInput(str(pk), str(org), expires.isoformat(), timings) for pk, org, expires in rows
+    }
+    if missing := {pk for pk, _, _ in messages} - inputs.keys():
+        log.warning("No invitation %s; its workflow is not started or signalled", ", ".join(sorted(missing)))
+    todo = [(inputs[pk], name, arg) for pk, name, arg in messages if pk in inputs]
+    if not todo:
         return 0
     queue = task_queue(USERS_QUEUE)
+    remind_in = timedelta(seconds=timings.reminder_delay)
 
-    async def start_all(client: Client) -> int:
+    def asleep_for(params: UserInvitationInput) -> timedelta | None:
+        due = min(now + remind_in, datetime.fromisoformat(params.expires_at)) - now
+        return due if due > timedelta(0) else None
+
+    async def send_all(client: Client) -> int:
         gate = asyncio.Semaphore(64)
 
-        async def one(params: UserInvitationInput) -> bool:
+        async def one(params: UserInvitationInput, name: str | None, arg: Any) -> bool:
+            workflow_id = invitation_workflow_id(params.invitation_id)
+            options: dict[str, Any] = (
+                {"start_delay": asleep_for(params), "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING}
+                if name is None
+                else {"start_signal": name, "start_signal_args": [arg]}
+            )
             async with gate:
                 try:
                     await client.start_workflow(
                         INVITATION_WORKFLOW_TYPE,
                         params,
-                        id=invitation_workflow_id(params.invitation_id),
+                        id=workflow_id,
                         task_queue=queue,
-                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                        **options,
                     )
                     return True
-                except WorkflowAlreadyStartedError:
+                except WorkflowAlreadyStartedError:  # it has ended: nothing to start, no one to tell
+                    if name is not None:
+                        log.info("Workflow %s has ended; signal %s dropped", workflow_id, name)
                     return False
 
-        return sum(await asyncio.gather(*(one(p) for p in inputs)))
+        return sum(await asyncio.gather(*(one(*m) for m in todo)))
 
-    return temporal.run(start_all, timeout=settings.TEMPORAL_CLIENT_TIMEOUT + len(inputs) / 20)
+    return temporal.run(send_all, timeout=settings.TEMPORAL_CLIENT_TIMEOUT + len(todo) / 20)
 
 
 # --- Email deliveries --------------------------------------------------------------------------------------
@@ -827,9 +839,7 @@ def invitations_revoke_pending(
     ]
     closed = InvitationClosed(reason=reason[:200])
     all_revoked = Invitation.objects.filter(organization_id=organization_id, status=InvitationStatus.REVOKED)
-    _signal_many_rollback_unsafe(
-        [(invitation_workflow_id(str(pk)), REVOKED_SIGNAL, closed) for pk in all_revoked.values_list("pk", flat=True)]
-    )
+    _signal_many_rollback_unsafe([(str(pk), REVOKED_SIGNAL, closed) for pk in all_revoked.values_list("pk", flat=True)])
     return revoked
 
 

@@ -53,7 +53,9 @@ class UserInvitationWorkflow:
     async def run(self, params: UserInvitationInput) -> InvitationOutcome:
         self._invitation_id = params.invitation_id
         self._expires_at = datetime.fromisoformat(params.expires_at)
-        remind_at = workflow.now() + timedelta(seconds=params.timings.reminder_delay)
+        # From the start, not from the first task: a run is started asleep until its first deadline (see
+        # invitations.services._lifecycle_send_rollback_unsafe), unless a signal wakes it sooner.
+        remind_at = workflow.info().workflow_start_time + timedelta(seconds=params.timings.reminder_delay)
         while self._closed_by_signal is None:
             now = workflow.now()
             remind = not self._reminded and remind_at < self._expires_at

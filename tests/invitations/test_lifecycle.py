@@ -2,16 +2,18 @@
 accounts, rate limits, duplicate and failing email deliveries."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from temporalio.api.enums.v1 import EventType
 
 from eventstore.models import Event
 from invitations import services
 from invitations.models import Invitation, InvitationDelivery, Membership
 from invitations.payloads import InvitationOutcome, Invitee, invitation_workflow_id
-from temporal_bridge.client import start_workflow_rollback_unsafe
+from temporal_bridge.client import start_workflow_rollback_unsafe, temporal
 
 from .fanout_workflow import FANOUT_WORKFLOW, FanOutInput, FanOutResult
 from .helpers import accept_new, fan_out, open_link, wait_until, workflow_result
@@ -46,6 +48,17 @@ def test_one_reminder_is_sent_and_the_invitation_then_expires(
     assert Invitation.objects.get(pk=invitation_id).status == "expired"
     page = open_link(Client(), smtp.token_for("rem@example.org"))
     assert page.status_code == 410 and b"expired" in page.content
+
+
+def test_a_new_invitation_workflow_sleeps_until_a_signal_wakes_it(organization, users_worker, celery_worker, smtp):
+    (invitation_id,) = fan_out(organization, [Invitee("asleep@example.org")]).invitation_ids
+    history = temporal.run(lambda c: c.get_workflow_handle(invitation_workflow_id(invitation_id)).fetch_history())
+    assert [e.event_type for e in history.events] == [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED]
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert started.first_workflow_task_backoff.ToTimedelta() == timedelta(days=3), "asleep until the reminder"
+
+    assert services.invitation_revoke(invitation_id=invitation_id, reason="Changed our mind")
+    assert outcome(invitation_id).status == "revoked"
 
 
 def test_revoked_invitations_cannot_be_accepted(organization, users_worker, celery_worker, smtp):

@@ -50,6 +50,9 @@ def _created(event: RecordedEvent) -> Invitation:
 
 def _resent(inv: Invitation, event: RecordedEvent) -> None:
     inv.expires_at = datetime.fromisoformat(event.data["expires_at"])
+    # Every earlier link is superseded now, not once the new email is sent: it may never be (a bounce), and a
+    # link that leaked is why support resends.
+    inv.sent_token_version = max(inv.sent_token_version, event.stream_version)
 
 
 def _email_sent(inv: Invitation, event: RecordedEvent, token: InvitationToken | None) -> None:

@@ -8,6 +8,7 @@ from invitations import services
 from invitations.emails import MAX_EMAIL_LENGTH
 from invitations.models import Invitation, InvitationDelivery
 from invitations.payloads import Invitee
+from invitations.selectors import TokenState, token_check
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +95,18 @@ def test_a_copy_whose_lease_ran_out_cannot_overwrite_the_copy_that_took_over(org
     assert services.delivery_claim(delivery_id=delivery_id).outcome == "done"
     sent = Event.objects.filter(stream_id=invitation_id, event_type="invitation.email_sent")
     assert [e.data["selector"] for e in sent] == [b.token.selector]
+
+
+def test_a_resend_supersedes_earlier_links_at_once_even_if_its_email_never_goes_out(organization):
+    (invitation_id,) = services.invitations_generate(
+        organization_id=organization, invitees=[Invitee("leak@example.org")], key_prefix="t", metadata=EventMetadata()
+    )
+    services.invitation_emails_enqueue(
+        organization_id=organization, invitation_ids=[invitation_id], notify_workflow_id="", scope="t"
+    )
+    claim = services.delivery_claim(delivery_id=str(InvitationDelivery.objects.get().pk))
+    services.delivery_mark_sent(delivery=claim.delivery, selector=claim.token.selector)
+    assert token_check(claim.token.value).state == TokenState.VALID
+
+    assert services.invitation_resend(invitation_id=invitation_id) is not None  # its task is never run here
+    assert token_check(claim.token.value).state == TokenState.SUPERSEDED

@@ -81,6 +81,15 @@ def _too_many(request: HttpRequest) -> HttpResponse:
     return render(request, "invitations/problem.html", context, status=429)
 
 
+def _stale(request: HttpRequest) -> HttpResponse:
+    context = {
+        "title": "This page is out of date",
+        "message": "Another invitation link was opened in this browser since this page was shown. Open the link "
+        "in the email of the invitation you mean, and try again.",
+    }
+    return render(request, "invitations/problem.html", context, status=409)
+
+
 # The URL with the token: no Referer at all from it.
 @private("no-referrer")
 @require_GET
@@ -172,6 +181,9 @@ def _act(request: HttpRequest) -> HttpResponse:
         return _problem(request, TokenState.UNKNOWN)
     if page.state != TokenState.VALID:
         return _problem(request, page.state)
+    if request.POST.get("invitation") != page.invitation_id:
+        # A page left open from an earlier link: the cookie now names the invitation opened since.
+        return _stale(request)
 
     action = request.POST.get("action")
     if action == "decline":

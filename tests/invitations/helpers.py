@@ -1,3 +1,4 @@
+import re
 import uuid
 
 from invitations.payloads import Invitee
@@ -37,9 +38,14 @@ def open_link(client, token: str):
     return client.get("/invitations/accept/") if moved.status_code == 302 else moved
 
 
+def act(client, action: str, **data):
+    """POST one of the landing page's forms, as the page now shown in this browser fills it in."""
+    shown = re.search(r'name="invitation" value="([^"]*)"', client.get("/invitations/accept/").content.decode())
+    return client.post("/invitations/accept/", {"action": action, "invitation": shown[1] if shown else "", **data})
+
+
 def accept_new(client, password: str = "correct horse battery staple 42", **names):  # noqa: S107
-    data = {"action": "accept", "password1": password, "password2": password, **names}
-    return client.post("/invitations/accept/", data)
+    return act(client, "accept", password1=password, password2=password, **names)
 
 
 def wait_until(predicate, timeout: float = 60.0, interval: float = 0.1):

@@ -1,5 +1,6 @@
 """Invitations end to end on real parts: activities on Temporal, Celery on Redis, an SMTP server, the views."""
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -45,6 +46,7 @@ def test_emails_arrive_and_the_link_from_the_email_creates_the_account(organizat
         "/invitations/accept/",
         {
             "action": "accept",
+            "invitation": re.search(r'name="invitation" value="([^"]+)"', landing.content.decode())[1],
             "first_name": "Ada",
             "last_name": "Lovelace",
             "password1": PASSWORD,

@@ -13,7 +13,7 @@ from invitations.cookie import COOKIE
 from invitations.models import Invitation
 from invitations.payloads import Invitee
 
-from .helpers import accept_new, fan_out, open_link
+from .helpers import accept_new, act, fan_out, open_link
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CSRF_FIELD = re.compile(rb'name="csrfmiddlewaretoken" value="([A-Za-z0-9]+)"')
@@ -55,7 +55,7 @@ def test_the_invitation_cookie_is_signed_scoped_and_holds_no_verifier(
     assert b"but this invitation is for cookie@example.org" in browser.get("/invitations/accept/").content
     page = browser.get("/invitations/accept/")
     assert browser.post("/invitations/accept/", {"action": "logout"}).status_code == 403, "CSRF is checked"
-    logged_out = browser.post("/invitations/accept/", {"action": "logout", "csrfmiddlewaretoken": csrf_token(page)})
+    logged_out = act(browser, "logout", csrfmiddlewaretoken=csrf_token(page))
     assert logged_out.status_code == 302
     page = browser.get("/invitations/accept/")
     assert b"Create your account" in page.content
@@ -91,7 +91,7 @@ def test_within_the_ttl_a_post_still_refuses_a_revoked_invitation_and_the_page_c
     # ...but every POST reads the database.
     refused = accept_new(browser)
     assert refused.status_code == 410 and b"withdrawn" in refused.content
-    assert browser.post("/invitations/accept/", {"action": "decline"}).status_code == 410
+    assert act(browser, "decline").status_code == 410
     assert not get_user_model().objects.exists()
     assert Invitation.objects.get(pk=invitation_id).status == "revoked"
 
@@ -127,3 +127,22 @@ def test_behind_a_proxy_one_clients_burst_does_not_block_another(settings):
     assert [guesser.get(guess).status_code for _ in range(4)][-1] == 429
     invitee = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.20")
     assert invitee.get(guess).status_code != 429
+
+
+def test_a_page_left_open_from_an_earlier_link_does_not_act_on_the_invitation_opened_since(
+    organization, users_worker, celery_worker, smtp
+):
+    first, second = fan_out(organization, [Invitee("tab@example.org"), Invitee("tab2@example.org")]).invitation_ids
+    browser = Client()
+    page = open_link(browser, smtp.token_for("tab@example.org"))
+    assert f'name="invitation" value="{first}"'.encode() in page.content
+    open_link(browser, smtp.token_for("tab2@example.org"))  # in another tab
+
+    stale = browser.post("/invitations/accept/", {"action": "decline", "invitation": first})
+    assert stale.status_code == 409 and b"out of date" in stale.content
+    assert browser.post("/invitations/accept/", {"action": "decline"}).status_code == 409
+    assert set(Invitation.objects.values_list("status", flat=True)) == {"pending"}
+
+    assert browser.post("/invitations/accept/", {"action": "decline", "invitation": second}).status_code == 200
+    assert Invitation.objects.get(pk=second).status == "declined"
+    assert Invitation.objects.get(pk=first).status == "pending"

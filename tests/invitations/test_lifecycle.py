@@ -16,7 +16,7 @@ from invitations.payloads import InvitationOutcome, Invitee, invitation_workflow
 from temporal_bridge.client import start_workflow_rollback_unsafe, temporal
 
 from .fanout_workflow import FANOUT_WORKFLOW, FanOutInput, FanOutResult
-from .helpers import accept_new, fan_out, open_link, wait_until, workflow_result
+from .helpers import accept_new, act, fan_out, open_link, wait_until, workflow_result
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,7 +107,7 @@ def test_decline(organization, users_worker, celery_worker, smtp):
     browser = Client()
     token = smtp.token_for("no@example.org")
     open_link(browser, token)
-    declined = browser.post("/invitations/accept/", {"action": "decline"})
+    declined = act(browser, "decline")
     assert declined.status_code == 200 and b"declined" in declined.content
     assert outcome(invitation_id).status == "declined"
     assert open_link(Client(), token).status_code == 410
@@ -124,16 +124,12 @@ def test_an_existing_account_logs_in_and_confirms(organization, users_worker, ce
     assert landing.status_code == 200 and b"Log in to accept" in landing.content
 
     assert accept_new(browser).status_code == 403, "no new account for an address that has one"
-    wrong = browser.post(
-        "/invitations/accept/", {"action": "login", "username": "eve", "password": "eves own password 1"}
-    )
+    wrong = act(browser, "login", username="eve", password="eves own password 1")
     assert wrong.status_code == 403
-    logged_in = browser.post(
-        "/invitations/accept/", {"action": "login", "username": "bob", "password": "bobs own password 1"}
-    )
+    logged_in = act(browser, "login", username="bob", password="bobs own password 1")
     assert logged_in.status_code == 302
     assert b"Accept as" in browser.get("/invitations/accept/").content
-    done = browser.post("/invitations/accept/", {"action": "accept"})
+    done = act(browser, "accept")
     assert done.status_code == 200 and b"Welcome to Harbor Health" in done.content
 
     assert Membership.objects.get(user=bob, organization_id=organization).role == "clinician"

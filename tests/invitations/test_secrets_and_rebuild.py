@@ -16,7 +16,7 @@ from invitations.models import Invitation, InvitationDelivery, InvitationToken, 
 from invitations.payloads import Invitee, invitation_workflow_id
 from temporal_bridge.client import temporal
 
-from .helpers import accept_new, fan_out, open_link, wait_until
+from .helpers import accept_new, act, fan_out, open_link, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,7 +50,7 @@ def full_flow(organization, smtp) -> tuple[list[str], list[str]]:
     assert accept_new(browser, first_name="Ann").status_code == 200
     declining = Client()
     open_link(declining, smtp.token_for("b@example.org"))
-    assert declining.post("/invitations/accept/", {"action": "decline"}).status_code == 200
+    assert act(declining, "decline").status_code == 200
     services.invitation_revoke(invitation_id=c, reason="test")
     return result.invitation_ids, [first_a, second_a, smtp.token_for("b@example.org"), smtp.token_for("c@example.org")]
 

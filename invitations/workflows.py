@@ -52,7 +52,9 @@ class UserInvitationWorkflow:
     @workflow.run
     async def run(self, params: UserInvitationInput) -> InvitationOutcome:
         self._invitation_id = params.invitation_id
-        self._expires_at = datetime.fromisoformat(params.expires_at)
+        # A resend that woke this run was handled before run() began: keep its later deadline.
+        expires_at = datetime.fromisoformat(params.expires_at)
+        self._expires_at = max(expires_at, self._expires_at) if self._expires_at else expires_at
         # From the start, not from the first task: a run is started asleep until its first deadline (see
         # invitations.services._lifecycle_send_rollback_unsafe), unless a signal wakes it sooner.
         remind_at = workflow.info().workflow_start_time + timedelta(seconds=params.timings.reminder_delay)

@@ -2,7 +2,7 @@
 accounts, rate limits, duplicate and failing email deliveries."""
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -12,11 +12,17 @@ from temporalio.api.enums.v1 import EventType
 from eventstore.models import Event
 from invitations import services
 from invitations.models import Invitation, InvitationDelivery, Membership
-from invitations.payloads import InvitationOutcome, Invitee, invitation_workflow_id
+from invitations.payloads import (
+    INVITATION_STATE_QUERY,
+    InvitationOutcome,
+    InvitationState,
+    Invitee,
+    invitation_workflow_id,
+)
 from temporal_bridge.client import start_workflow_rollback_unsafe, temporal
 
 from .fanout_workflow import FANOUT_WORKFLOW, FanOutInput, FanOutResult
-from .helpers import accept_new, act, fan_out, open_link, wait_until, workflow_result
+from .helpers import accept_new, act, fan_out, open_link, query, wait_until, workflow_result
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,7 +105,11 @@ def test_resend_supersedes_the_earlier_link(organization, users_worker, celery_w
     old = open_link(Client(), first)
     assert old.status_code == 410 and b"A newer invitation was sent to you" in old.content
     assert open_link(Client(), second).status_code == 200
-    assert Invitation.objects.get(pk=invitation_id).expires_at > before
+    after = Invitation.objects.get(pk=invitation_id).expires_at
+    assert after > before
+    # The resend woke the sleeping workflow; its signal was handled before the run began, and its deadline holds.
+    state = query(invitation_workflow_id(invitation_id), INVITATION_STATE_QUERY, InvitationState)
+    assert datetime.fromisoformat(state.expires_at) == after
 
 
 def test_decline(organization, users_worker, celery_worker, smtp):

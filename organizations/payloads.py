@@ -66,7 +66,7 @@ class BootstrapTimings:
     activity_timeout: float = 600.0
     email_results_timeout: float = 3600.0
     activity_retry_initial_interval: float = 1.0
-    activity_max_attempts: int = 5
+    activity_max_attempts: int = 10
 
 
 @dataclass

@@ -128,6 +128,8 @@ class OrganizationBootstrapWorkflow:
         self._compensating = False
         self._expected_invitations: set[str] = set()
         self._reports: dict[str, DeliveryReport] = {}
+        self._failed_reports: set[str] = set()  # kept as reports come, so a signal costs O(1), not O(invitees)
+        self._results_final = False
 
     # --- Messages ---------------------------------------------------------------------------------------
 
@@ -144,11 +146,16 @@ class OrganizationBootstrapWorkflow:
     def invitation_delivery(self, report: DeliveryReport) -> None:
         # Signals may repeat and may come from an earlier attempt's tasks: count each expected invitation
         # once, letting a later success replace a failure (support resent it).
-        if report.invitation_id not in self._expected_invitations:
+        # A report after the final count (the wait timed out) changes nothing: that count is what was recorded.
+        if report.invitation_id not in self._expected_invitations or self._results_final:
             return
         previous = self._reports.get(report.invitation_id)
         if previous is None or (previous.status != DeliveryStatus.SENT and report.status == DeliveryStatus.SENT):
             self._reports[report.invitation_id] = report
+            if report.status == DeliveryStatus.SENT:
+                self._failed_reports.discard(report.invitation_id)
+            else:
+                self._failed_reports.add(report.invitation_id)
             self._count_invitations()
 
     # --- The run ----------------------------------------------------------------------------------------
@@ -364,7 +371,9 @@ class OrganizationBootstrapWorkflow:
         state = StepState(name=name, status=StepStatus.RUNNING, started_at=workflow.now().isoformat())
         self._state.compensation.append(state)
         try:
-            await self._activity(activity, arg, result_type, local=local)
+            # Retried until it succeeds or fails for good: giving up on a transient error (a database failover)
+            # would leave the organization pending, holding its subdomain.
+            await self._activity(activity, arg, result_type, local=local, retry=self._compensation_retry())
         except ACTIVITY_FAILURES as err:
             state.status, state.error = StepStatus.FAILED, _describe(err)
             self._state.errors.append(f"compensation {name}: {state.error}")
@@ -406,6 +415,14 @@ class OrganizationBootstrapWorkflow:
             raise asyncio.CancelledError()
         return result
 
+    def _compensation_retry(self) -> RetryPolicy:
+        return RetryPolicy(
+            initial_interval=timedelta(seconds=self._params.timings.activity_retry_initial_interval),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(minutes=5),
+            maximum_attempts=0,
+        )
+
     async def _wait_or_recheck(self, seconds: float) -> None:
         if seconds > 0 and not self._recheck_requested:
             with contextlib.suppress(TimeoutError):
@@ -418,9 +435,10 @@ class OrganizationBootstrapWorkflow:
         return before_patch
 
     def _count_invitations(self, final: bool = False) -> InvitationCounts:
+        self._results_final = final
         total = len(self._expected_invitations)
-        sent = sum(1 for r in self._reports.values() if r.status == DeliveryStatus.SENT)
-        reported_failed = [i for i, r in self._reports.items() if r.status != DeliveryStatus.SENT]
+        reported_failed = self._failed_reports
+        sent = len(self._reports) - len(reported_failed)
         missing = sorted(self._expected_invitations - self._reports.keys()) if final else []
         counts = InvitationCounts(
             total=total,

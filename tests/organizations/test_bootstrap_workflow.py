@@ -138,6 +138,31 @@ def test_dns_configuration_failing_for_good_is_compensated(settings, temporal_wo
     assert not cloudflare.records
 
 
+def test_a_compensation_step_outlasts_a_database_outage(settings, monkeypatch, temporal_worker, cloudflare):
+    """Giving up on marking the organization failed would leave it pending, holding its subdomain."""
+    from django.db import OperationalError
+
+    for _ in range(settings.BOOTSTRAP_DNS_CONFIGURE_MAX_ATTEMPTS):
+        cloudflare.fail_next(503, 10000, "Service temporarily unavailable", method="POST")
+    mark_failed, calls = services.organization_mark_failed, []
+
+    def flaky(**kwargs):
+        calls.append(1)
+        if len(calls) <= settings.BOOTSTRAP_ACTIVITY_MAX_ATTEMPTS:  # more failures than a step may have
+            raise OperationalError("the database is failing over")
+        return mark_failed(**kwargs)
+
+    monkeypatch.setattr(services, "organization_mark_failed", flaky)
+    with temporal_worker():
+        request = start_bootstrap()
+        failure_of(request.organization_id)
+        state = state_of(request.organization_id)
+
+    assert len(calls) == settings.BOOTSTRAP_ACTIVITY_MAX_ATTEMPTS + 1
+    assert [(c.name, c.status) for c in state.compensation] == [("remove_dns", "done"), ("mark_failed", "done")]
+    assert Organization.objects.get(pk=request.organization_id).status == OrganizationStatus.FAILED
+
+
 def test_a_rate_limited_dns_configuration_waits_as_long_as_cloudflare_asks(
     settings, temporal_worker, cloudflare, mail_pipeline
 ):

@@ -591,13 +591,22 @@ def delivery_mark_unsent(*, delivery: OutgoingEmail, error: str, final: bool) ->
     return replace(delivery, status=status.value, last_error=error, claimed_until=None)
 
 
-def delivery_report_rollback_unsafe(*, delivery: OutgoingEmail) -> DeliveryReport | None:
-    """Signal a final delivery's outcome to the workflow waiting for it (again, if asked again). `delivery` is
-    the row as committed: as read by the claim, or as `delivery_mark_sent` / `_unsent` left it.
+# Worth asking again later; UNAVAILABLE and DEADLINE_EXCEEDED arrive as TemporalUnavailable already.
+REPORT_RETRYABLE = frozenset({RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.ABORTED, RPCStatusCode.INTERNAL})
 
-    Raises TemporalUnavailable so the caller can retry later; a workflow that has ended is not an error.
+
+def delivery_report_rollback_unsafe(*, delivery: OutgoingEmail) -> DeliveryReport | None:
+    """Signal a final delivery's outcome to the workflow waiting for it, once. `delivery` is the row as
+    committed: as read by the claim, or as `delivery_mark_sent` / `_unsent` left it.
+
+    Raises TemporalUnavailable so the caller can retry later; a workflow that has ended, or a report Temporal
+    refuses for good, is not retried.
     """
     if delivery.status not in FINAL_DELIVERY_STATUSES or not delivery.notify_workflow_id:
+        return None
+    if delivery.reported_at is not None:
+        # Told already (this is a redelivered or republished task): every repeat would count against the
+        # workflow's limit of signals, which a large bootstrap could then reach.
         return None
     report = DeliveryReport(
         invitation_id=delivery.invitation_id,
@@ -612,9 +621,12 @@ def delivery_report_rollback_unsafe(*, delivery: OutgoingEmail) -> DeliveryRepor
     try:
         temporal.run(send)
     except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
+        if exc.status in REPORT_RETRYABLE:
             raise TemporalUnavailable(str(exc)) from exc
-        log.info("Workflow %s has ended; delivery %s not reported", delivery.notify_workflow_id, delivery.id)
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            log.info("Workflow %s has ended; delivery %s not reported", delivery.notify_workflow_id, delivery.id)
+        else:  # refused for good (a limit, a bad request): retrying forever would not change the answer
+            log.error("Delivery %s: Temporal refused its report (%s); not retried", delivery.id, exc)
         return None
     _delivery_set(delivery.id, reported_at=timezone.now())
     return report

@@ -1,6 +1,7 @@
 """Invitation edge cases: invitee lists checked whole, a retried reminder, and copies of an email task racing."""
 
 import pytest
+from temporalio.service import RPCError, RPCStatusCode
 
 from eventstore.events import EventMetadata
 from eventstore.models import Event
@@ -8,7 +9,8 @@ from invitations import services
 from invitations.emails import MAX_EMAIL_LENGTH
 from invitations.models import Invitation, InvitationDelivery
 from invitations.payloads import Invitee
-from invitations.selectors import TokenState, token_check
+from invitations.selectors import TokenState, outgoing_email, token_check
+from temporal_bridge.client import TemporalUnavailable
 
 pytestmark = pytest.mark.django_db
 
@@ -110,3 +112,49 @@ def test_a_resend_supersedes_earlier_links_at_once_even_if_its_email_never_goes_
 
     assert services.invitation_resend(invitation_id=invitation_id) is not None  # its task is never run here
     assert token_check(claim.token.value).state == TokenState.SUPERSEDED
+
+
+def sent_delivery(organization, notify_workflow_id="bootstrap-wf"):
+    (invitation_id,) = services.invitations_generate(
+        organization_id=organization, invitees=[Invitee("told@example.org")], key_prefix="t", metadata=EventMetadata()
+    )
+    services.invitation_emails_enqueue(
+        organization_id=organization, invitation_ids=[invitation_id], notify_workflow_id=notify_workflow_id, scope="t"
+    )
+    claim = services.delivery_claim(delivery_id=str(InvitationDelivery.objects.get().pk))
+    return services.delivery_mark_sent(delivery=claim.delivery, selector=claim.token.selector)
+
+
+def test_a_delivery_is_reported_to_its_workflow_once(organization, monkeypatch):
+    """A redelivered or republished task finds the delivery done: telling the workflow again would only use up
+    its signals (Temporal caps them per execution)."""
+    signals = []
+    monkeypatch.setattr(services.temporal, "run", lambda call, **kw: signals.append(call))
+    delivery = sent_delivery(organization)
+    assert services.delivery_report_rollback_unsafe(delivery=delivery) is not None
+    again = outgoing_email(delivery.id)
+    assert again.reported_at is not None
+    assert services.delivery_report_rollback_unsafe(delivery=again) is None
+    assert len(signals) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "retried"),
+    [
+        (RPCStatusCode.RESOURCE_EXHAUSTED, True),
+        (RPCStatusCode.INVALID_ARGUMENT, False),
+        (RPCStatusCode.NOT_FOUND, False),
+    ],
+)
+def test_a_report_temporal_refuses_for_good_is_not_retried_forever(organization, monkeypatch, status, retried):
+    def refuse(call, **kwargs):
+        raise RPCError("signal count limit exceeded", status, b"")
+
+    monkeypatch.setattr(services.temporal, "run", refuse)
+    delivery = sent_delivery(organization)
+    if retried:
+        with pytest.raises(TemporalUnavailable):
+            services.delivery_report_rollback_unsafe(delivery=delivery)
+    else:
+        assert services.delivery_report_rollback_unsafe(delivery=delivery) is None
+    assert outgoing_email(delivery.id).reported_at is None

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from invitations.payloads import (
@@ -194,7 +194,9 @@ class OrganizationBootstrapWorkflow:
         self._state.current_step = step
         try:
             result = await body(state)
-        except (Exception, asyncio.CancelledError) as err:
+        # Failures the run reports (activity errors, timeouts, cancellation), not bugs in this code: a bug fails
+        # the workflow task, which Temporal retries until a fixed worker is deployed, instead of compensating.
+        except (FailureError, _StepFailed, asyncio.CancelledError) as err:
             state.finished_at = workflow.now().isoformat()
             state.status = StepStatus.FAILED
             if is_cancelled_exception(err):

@@ -25,6 +25,7 @@ from organizations.dns.models import LocalDnsRecord
 from organizations.models import DnsStatus, OnboardingRequest, Organization, OrganizationStatus
 from organizations.payloads import STATE_QUERY, BootstrapResult, BootstrapState, bootstrap_workflow_id
 from temporal_bridge.client import describe_workflow, query_workflow, temporal
+from tests.invitations.helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -503,3 +504,37 @@ def _mail_env(settings) -> dict[str, str]:
     from a4c.celery import app
 
     return {"CELERY_BROKER_URL": app.conf.broker_url, "CELERY_TASK_DEFAULT_QUEUE": app.conf.task_default_queue}
+
+
+def test_a_bug_in_workflow_code_is_retried_by_temporal_not_compensated(local_dns, temporal_worker):
+    """A TypeError from a bad deploy is no reason to tear the organization down: its workflow task fails and
+    is retried (until a fixed worker picks it up), and nothing is compensated."""
+    from temporal_bridge.registry import register, task_queue
+
+    from .buggy_workflow import BUGGY_WORKFLOW, BootstrapWithABug
+
+    register("bootstrap", workflows=[BootstrapWithABug])
+    request = services.onboarding_request_create(
+        name="Bug Clinic",
+        type="provider",
+        subdomain=f"bug-{uuid.uuid4().hex[:8]}",
+        invitees=[{"email": "lead@example.test", "role": "organization_admin"}],
+    )
+    params = services._bootstrap_input(request, list(request.invitees.values("email", "role")), attempt=1)
+    workflow_id = f"bug-{request.organization_id}"
+
+    def task_failures() -> int:
+        raw = describe_workflow(workflow_id).raw_description
+        return raw.pending_workflow_task.attempt if raw.HasField("pending_workflow_task") else 0
+
+    with temporal_worker():
+        temporal.run(
+            lambda client: client.start_workflow(
+                BUGGY_WORKFLOW, params, id=workflow_id, task_queue=task_queue("bootstrap")
+            )
+        )
+        wait_until(lambda: task_failures() >= 2, timeout=60)
+        assert describe_workflow(workflow_id).status == WorkflowExecutionStatus.RUNNING
+        temporal.run(lambda client: client.get_workflow_handle(workflow_id).terminate("test over"))
+    assert org_events(request.organization_id) == ["organization.created", "organization.dns_configured"]
+    assert Organization.objects.get(pk=request.organization_id).status == OrganizationStatus.PENDING

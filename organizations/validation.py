@@ -1,6 +1,7 @@
 """Rules for what may be bootstrapped, shared by the admin forms, the API serializers and the services."""
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 
 from django.conf import settings
@@ -15,6 +16,13 @@ from .selectors import subdomain_in_use
 
 SUBDOMAIN_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])$")
 
+# A line break in an organization's name makes every email about it fail (Django refuses such a subject);
+# control and format characters (a bidi override) can disguise what a name reads as. ZWNJ and ZWJ stay
+# allowed: Persian, Indic scripts and emoji sequences need them to spell names.
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+_JOINERS = frozenset({"\u200c", "\u200d"})
+CONTROL_CHARACTERS_MESSAGE = "The name cannot contain line breaks or control characters."
+
 
 class SubdomainTaken(ValidationError):
     """The subdomain belongs to an organization that is pending or active (HTTP 409, not 400)."""
@@ -24,7 +32,13 @@ def validate_name(name: str) -> str:
     name = (name or "").strip()
     if not 1 <= len(name) <= 100:
         raise ValidationError("The name must be 1 to 100 characters.", code="length")
+    if has_control_characters(name):
+        raise ValidationError(CONTROL_CHARACTERS_MESSAGE, code="control_characters")
     return name
+
+
+def has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(c) in _CONTROL_CATEGORIES and c not in _JOINERS for c in text)
 
 
 def validate_type(value: str) -> str:
@@ -86,14 +100,11 @@ def validate_invitees(invitees: Iterable[Mapping]) -> list[dict]:
                 seen.setdefault(canonical, index)
         if role not in Role.__members__.values():
             errors.setdefault(f"invitees.{index}.role", []).append(f"Choose one of: {', '.join(Role)}.")
-        cleaned.append(
-            {
-                "email": email,
-                "first_name": (invitee.get("first_name") or "").strip(),
-                "last_name": (invitee.get("last_name") or "").strip(),
-                "role": role,
-            }
-        )
+        names = {field: (invitee.get(field) or "").strip() for field in ("first_name", "last_name")}
+        for field, value in names.items():
+            if has_control_characters(value):
+                errors.setdefault(f"invitees.{index}.{field}", []).append(CONTROL_CHARACTERS_MESSAGE)
+        cleaned.append({"email": email, **names, "role": role})
     if not cleaned:
         errors.setdefault("invitees", []).append("Add at least one invitee.")
     elif not any(i["role"] == Role.ORGANIZATION_ADMIN for i in cleaned):

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from . import cookie, services
 from .emails import canonical_email
-from .forms import NewAccountForm
+from .forms import InvitedAccountLoginForm, NewAccountForm
 from .landing import landing_cache
 from .ratelimit import attempt_allowed
 from .selectors import InvitationPage, TokenState, invitation_page, token_check
@@ -198,13 +198,10 @@ def _act(request: HttpRequest) -> HttpResponse:
         logout(request)  # the invitation cookie is not the session's: it stays
         return redirect("invitations:accept")
     if action == "login":
-        form = AuthenticationForm(request, data=request.POST)
+        form = InvitedAccountLoginForm(request, data=request.POST, email_canonical=page.email_canonical)
         if not form.is_valid():
             return _landing(request, page, login_form=form, status=400)
-        account = form.get_user()
-        if canonical_email(account.email or "") != page.email_canonical:
-            return _landing(request, page, error="That account's email address is not the invited one.", status=403)
-        login(request, account)
+        login(request, form.get_user())
         return redirect("invitations:accept")
     if action != "accept":
         return _landing(request, page, error="Choose accept or decline.", status=400)

@@ -158,3 +158,13 @@ def test_a_report_temporal_refuses_for_good_is_not_retried_forever(organization,
     else:
         assert services.delivery_report_rollback_unsafe(delivery=delivery) is None
     assert outgoing_email(delivery.id).reported_at is None
+
+
+def test_a_new_account_name_with_a_line_break_is_refused():
+    from invitations.forms import NewAccountForm
+
+    password = "a long enough password 42"
+    data = {"first_name": "Ada\nBcc: x@example.org", "last_name": "Love\u2028lace", "password1": password}
+    form = NewAccountForm(data={**data, "password2": password}, email="ada@example.org")
+    assert not form.is_valid()
+    assert set(form.errors) == {"first_name", "last_name"}

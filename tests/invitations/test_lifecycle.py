@@ -134,8 +134,15 @@ def test_an_existing_account_logs_in_and_confirms(organization, users_worker, ce
     assert landing.status_code == 200 and b"Log in to accept" in landing.content
 
     assert accept_new(browser).status_code == 403, "no new account for an address that has one"
-    wrong = act(browser, "login", username="eve", password="eves own password 1")
-    assert wrong.status_code == 403
+    # Deliberately changed from a 403 "not the invited one" (which told that eve's password was right): another
+    # account's right and wrong passwords now get the same answer as a wrong password, so no password oracle.
+    for password in ("eves own password 1", "not eves password 1"):
+        other = act(browser, "login", username="eve", password=password)
+        assert other.status_code == 400
+        assert b"Please enter a correct username and password" in other.content
+        assert b"not the invited one" not in other.content
+    assert act(browser, "login", username="bob", password="not bobs password 1").status_code == 400
+    assert "_auth_user_id" not in browser.session
     logged_in = act(browser, "login", username="bob", password="bobs own password 1")
     assert logged_in.status_code == 302
     assert b"Accept as" in browser.get("/invitations/accept/").content

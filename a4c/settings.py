@@ -311,6 +311,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Else Django's default handlers (with DEBUG on, an unfiltered console) also print its records,
+        # django.security's included, without the token redaction.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.request": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         "temporalio": {"level": env.str("TEMPORAL_LOG_LEVEL", default="WARNING")},

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 SELECTOR_BYTES = 12
 VERIFIER_BYTES = 32
-# Both halves are base64url without padding, joined by a dot; the log redaction filter matches this shape.
+# Both halves are base64url without padding, joined by a dot. (The log redaction filter takes whatever follows
+# the link's prefix, whatever its shape.)
 TOKEN_PATTERN = re.compile(r"^([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{43})$")
 
 

@@ -1,6 +1,8 @@
 """Fixed-window attempt counter per client address, in Django's cache (shared by every web process when
 CACHE_URL points at Redis)."""
 
+import ipaddress
+
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -16,9 +18,24 @@ def client_address(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
+def client_bucket(request: HttpRequest) -> str:
+    """What a client's attempts are counted under: its IPv4 address, or its IPv6 /64, since one subscriber is
+    routinely given a whole /64 and could otherwise take a fresh allowance from each of its addresses."""
+    address = client_address(request)
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped:  # an IPv4 client seen through a dual-stack socket: its /64 would hold every such client
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(ip), 64), strict=False))
+
+
 def attempt_allowed(request: HttpRequest, *, scope: str = "accept") -> bool:
     """Count one attempt; False once the address has used up INVITATION_ACCEPT_RATE_LIMIT in the window."""
-    key = f"invitations:attempts:{scope}:{client_address(request)}"
+    key = f"invitations:attempts:{scope}:{client_bucket(request)}"
     window = settings.INVITATION_ACCEPT_RATE_WINDOW
     cache.add(key, 0, timeout=window)
     try:

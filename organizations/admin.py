@@ -171,10 +171,19 @@ class OnboardingInviteeInline(admin.TabularInline):
     min_num = 1
     fields = ["email", "first_name", "last_name", "role"]
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return obj is None or obj.bootstrap_started_at is None
+    # What a bootstrap invites: fixed once it starts; until then, for staff with the invitee permissions.
+    def has_add_permission(self, request, obj=None) -> bool:
+        return _not_started(obj) and super().has_add_permission(request, obj)
 
-    has_add_permission = has_delete_permission = has_change_permission
+    def has_change_permission(self, request, obj=None) -> bool:
+        return _not_started(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return _not_started(obj) and super().has_delete_permission(request, obj)
+
+
+def _not_started(onboarding: OnboardingRequest | None) -> bool:
+    return onboarding is None or onboarding.bootstrap_started_at is None
 
 
 @admin.register(OnboardingRequest)
@@ -227,7 +236,7 @@ class OnboardingRequestAdmin(admin.ModelAdmin):
                 "opts": self.model._meta,
                 "queryset": queryset,
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "not_started": [r for r in queryset if r.bootstrap_started_at is None],
+                "not_started": [r for r in queryset.prefetch_related("invitees") if r.bootstrap_started_at is None],
                 "already_started": [r for r in queryset if r.bootstrap_started_at is not None],
             }
             return TemplateResponse(request, "admin/organizations/bootstrap_confirmation.html", context)

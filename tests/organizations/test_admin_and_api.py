@@ -32,6 +32,7 @@ def payload(**overrides) -> dict:
 def staff(username: str, *, can_bootstrap: bool) -> User:
     user = User.objects.create_user(username, f"{username}@example.test", "pw-" + uuid.uuid4().hex, is_staff=True)
     perms = ["view_organization", "view_onboardingrequest", "add_onboardingrequest", "change_onboardingrequest"]
+    perms += [f"{action}_onboardinginvitee" for action in ("view", "add", "change", "delete")]
     if can_bootstrap:
         perms.append("bootstrap_organization")
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="organizations", codename__in=perms))

@@ -218,6 +218,8 @@ BOOTSTRAP_RETRY_INITIAL_INTERVAL = env.float("BOOTSTRAP_RETRY_INITIAL_INTERVAL",
 BOOTSTRAP_RETRY_MAX_INTERVAL = env.float("BOOTSTRAP_RETRY_MAX_INTERVAL", default=300.0)
 BOOTSTRAP_ACTIVITY_TIMEOUT = env.float("BOOTSTRAP_ACTIVITY_TIMEOUT", default=600.0)
 BOOTSTRAP_EMAIL_RESULTS_TIMEOUT = env.float("BOOTSTRAP_EMAIL_RESULTS_TIMEOUT", default=3600.0)
+# 2,000 invitees stay under Temporal's 2 MB payload and 10,000 signals-per-run limits with room to spare.
+BOOTSTRAP_MAX_INVITEES = env.int("BOOTSTRAP_MAX_INVITEES", default=2000)
 BOOTSTRAP_ACTIVITY_RETRY_INITIAL_INTERVAL = env.float("BOOTSTRAP_ACTIVITY_RETRY_INITIAL_INTERVAL", default=1.0)
 # 10 attempts ride out about 2.5 minutes of outage (backoff 1 s doubling, capped at 30 s) before a step fails.
 BOOTSTRAP_ACTIVITY_MAX_ATTEMPTS = env.int("BOOTSTRAP_ACTIVITY_MAX_ATTEMPTS", default=10)

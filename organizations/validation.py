@@ -76,6 +76,17 @@ def validate_invitees(invitees: Iterable[Mapping]) -> list[dict]:
     Raises ValidationError with a dict: {"invitees": [...]} for list-wide problems and
     {"invitees.<index>.<field>": [...]} for one invitee's field.
     """
+    invitees = list(invitees)
+    if len(invitees) > settings.BOOTSTRAP_MAX_INVITEES:
+        # The list travels in the workflow's input (Temporal refuses payloads over 2 MB) and each invitee's
+        # email reports back by signal (Temporal caps signals per run): a list past the cap is refused whole.
+        raise ValidationError(
+            {
+                "invitees": [
+                    f"At most {settings.BOOTSTRAP_MAX_INVITEES} invitees per bootstrap; this list has {len(invitees)}."
+                ]
+            }
+        )
     errors: dict[str, list[str]] = {}
     cleaned: list[dict] = []
     seen: dict[str, int] = {}

@@ -94,6 +94,16 @@ def test_api_rejects_bad_input_field_by_field_and_writes_nothing(support, tempor
     assert not OnboardingRequest.objects.exists()
 
 
+def test_a_list_past_the_invitee_cap_is_refused_whole(settings, support, temporal_env):
+    settings.BOOTSTRAP_MAX_INVITEES = 3
+    invitees = [{"email": f"m{i}@example.test", "role": "organization_admin"} for i in range(4)]
+    response = support.post(API, payload(invitees=invitees), content_type="application/json")
+    assert response.status_code == 400
+    assert "At most 3 invitees per bootstrap; this list has 4." in str(response.json()["invitees"])
+    assert not OnboardingRequest.objects.exists()
+    assert support.post(API, payload(invitees=invitees[:3]), content_type="application/json").status_code == 202
+
+
 def test_api_compares_invitee_emails_case_insensitively(support, temporal_env):
     invitees = [{"email": "Sam@Example.test"}, {"email": "sam@example.TEST", "role": "staff"}]
     response = support.post(API, payload(invitees=invitees), content_type="application/json")

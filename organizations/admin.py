@@ -111,6 +111,9 @@ class OrganizationAdmin(ReadOnlyModelAdmin):
             "status": selectors.bootstrap_status(onboarding),
             "bootstrap_enabled": settings.ENABLE_ORG_BOOTSTRAP,
             "can_bootstrap": True,
+            # The timeline spans the invitations' events too (addresses, names): their data is for those who
+            # may read the event store, not for everyone who may bootstrap.
+            "show_event_data": request.user.has_perm("eventstore.view_event"),
         }
         template = "admin/organizations/bootstrap_status.html"
         if request.GET.get("partial") == "progress":

@@ -304,6 +304,11 @@ def test_the_status_page_shows_progress_timeline_and_temporal_link(support, loca
     # The fragment the page re-fetches holds the progress only, not the whole admin page.
     assert fragment.status_code == 200
     assert b"organization.activated" in fragment.content and b"<html" not in fragment.content
+    # The invitations' events name the invitees: their data is shown only to those who may view events.
+    assert "invitation.created" in html and "lee@example.test" not in html
+    viewer = User.objects.get(username="support")
+    viewer.user_permissions.add(Permission.objects.get(content_type__app_label="eventstore", codename="view_event"))
+    assert "lee@example.test" in support.get(url).content.decode()
 
 
 def test_cancel_from_the_status_page_is_logged(support, settings, local_dns, temporal_worker):

@@ -46,6 +46,8 @@ class EventType(StrEnum):
     # Users and their roles.
     USER_CREATED = "user.created"
     USER_ROLE_GRANTED = "user.role_granted"
+    # A failed bootstrap takes back the roles its invitations granted (compensation).
+    USER_ROLE_REVOKED = "user.role_revoked"
 
 
 # Payload schema version written for new events. Bump it when a payload changes shape and register an

@@ -224,16 +224,22 @@ class InvitationProjection(Projection):
 @register
 class MembershipProjection(Projection):
     name = "memberships"
-    handles = frozenset({EventType.USER_ROLE_GRANTED})
+    handles = frozenset({EventType.USER_ROLE_GRANTED, EventType.USER_ROLE_REVOKED})
     models = (Membership,)
     reads_metadata = False
 
     def apply(self, events: Sequence[RecordedEvent], *, using: str) -> None:
         # Granting again (another role, another invitation) replaces the role; the first grant's time stays.
+        # A revoke ends the membership; a grant after it starts a new one.
         latest: dict[uuid.UUID, Membership] = {}
+        revoked: set[uuid.UUID] = set()
         for event in events:
             org_id, user_id = event.data["organization_id"], int(event.stream_id)
             pk = membership_id(org_id, user_id)
+            if event.event_type == EventType.USER_ROLE_REVOKED:
+                latest.pop(pk, None)
+                revoked.add(pk)
+                continue
             previous = latest.get(pk)
             latest[pk] = Membership(
                 id=pk,
@@ -245,6 +251,8 @@ class MembershipProjection(Projection):
                 updated_at=event.created_at,
             )
         manager = Membership.objects.using(using)
+        if revoked:
+            manager.filter(pk__in=list(revoked)).delete()
         existing = {m.pk: m for m in manager.filter(pk__in=list(latest))}
         for pk, row in latest.items():
             if pk in existing:

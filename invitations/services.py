@@ -49,6 +49,7 @@ from .models import (
     Invitation,
     InvitationDelivery,
     InvitationStatus,
+    Membership,
 )
 from .payloads import (
     ACCEPTED_SIGNAL,
@@ -831,11 +832,13 @@ def invitation_revoke(
 def invitations_revoke_pending(
     *, organization_id: str, reason: str, key_prefix: str, metadata: EventMetadata
 ) -> list[str]:
-    """Revoke every pending invitation of an organization (the bootstrap's compensation); idempotent.
+    """Revoke every pending invitation of an organization and take back the roles its accepted ones granted
+    (the bootstrap's compensation: invitees may accept while it waits for the emails); idempotent.
 
-    Each revocation commits on its own. Then every revoked invitation's workflow is told, including those
-    revoked by an earlier try of this step that may have stopped before signalling (repeats are harmless).
-    Returns the invitations revoked by this call."""
+    Each revocation commits on its own. Pending ones go first, so no acceptance can follow the roles' revoke.
+    Then every revoked invitation's workflow is told, including those revoked by an earlier try of this step
+    that may have stopped before signalling (repeats are harmless). Returns the invitations revoked by this
+    call."""
     pending = Invitation.objects.filter(organization_id=organization_id, status=InvitationStatus.PENDING)
     revoked = [
         str(invitation_id)
@@ -849,6 +852,19 @@ def invitations_revoke_pending(
             signal=False,
         )
     ]
+    for membership in Membership.objects.filter(organization_id=organization_id):
+        events_append(
+            stream_type=StreamType.USER,
+            stream_id=membership.user_id,
+            events=[
+                NewEvent(
+                    EventType.USER_ROLE_REVOKED,
+                    {"organization_id": str(organization_id), "role": membership.role, "reason": reason[:200]},
+                    idempotency_key=f"{key_prefix}/role/{membership.user_id}",
+                )
+            ],
+            metadata=metadata,
+        )
     closed = InvitationClosed(reason=reason[:200])
     all_revoked = Invitation.objects.filter(organization_id=organization_id, status=InvitationStatus.REVOKED)
     _signal_many_rollback_unsafe([(str(pk), REVOKED_SIGNAL, closed) for pk in all_revoked.values_list("pk", flat=True)])

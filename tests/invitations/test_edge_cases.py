@@ -168,3 +168,38 @@ def test_a_new_account_name_with_a_line_break_is_refused():
     form = NewAccountForm(data={**data, "password2": password}, email="ada@example.org")
     assert not form.is_valid()
     assert set(form.errors) == {"first_name", "last_name"}
+
+
+def test_compensation_takes_back_the_roles_accepted_invitations_granted(organization, monkeypatch):
+    """Invitees may accept while the bootstrap waits for its emails; if it then fails, their memberships of the
+    failed organization go with it (as events, so a rebuild agrees)."""
+    from eventstore.services import projections_rebuild
+    from invitations.models import Membership
+
+    monkeypatch.setattr(services, "_signal_many_rollback_unsafe", lambda signals: len(signals))
+    accepted, pending = services.invitations_generate(
+        organization_id=organization,
+        invitees=[Invitee("early@example.org", role="clinician"), Invitee("later@example.org")],
+        key_prefix="t",
+        metadata=EventMetadata(),
+    )
+    services.invitation_emails_enqueue(
+        organization_id=organization, invitation_ids=[accepted], notify_workflow_id="", scope="t"
+    )
+    claim = services.delivery_claim(delivery_id=str(InvitationDelivery.objects.get().pk))
+    services.delivery_mark_sent(delivery=claim.delivery, selector=claim.token.selector)
+    user = services.invitation_accept(selector=claim.token.selector, password="a long enough password 42").user
+    assert Membership.objects.get(organization_id=organization).user == user
+
+    def compensate():
+        return services.invitations_revoke_pending(
+            organization_id=organization, reason="Bootstrap failed", key_prefix="wf/1/revoke", metadata=EventMetadata()
+        )
+
+    assert compensate() == [pending]
+    assert compensate() == [], "a retried step finds everything done"
+    assert not Membership.objects.exists()
+    assert Event.objects.filter(event_type="user.role_revoked", stream_id=str(user.pk)).count() == 1
+    assert Invitation.objects.get(pk=accepted).status == "accepted", "what happened stays recorded"
+    projections_rebuild(names=["memberships"])
+    assert not Membership.objects.exists()

@@ -188,7 +188,7 @@ class InvitationDelivery(models.Model):
     updated_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
-    reported_at = models.DateTimeField(null=True, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)  # told to its workflow, or no one was left to tell
 
     class Meta:
         ordering = ["-queued_at"]

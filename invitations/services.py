@@ -353,14 +353,24 @@ def deliveries_enqueue_rollback_unsafe(delivery_ids: Sequence[uuid.UUID | str]) 
 
 def deliveries_requeue_stale(*, older_than: timedelta, limit: int = 1000) -> int:
     """Publish again the deliveries nothing has moved for `older_than`: queued ones whose publish after commit
-    failed (the broker was down at that moment), and ones whose sender died past its lease. A task for a
-    delivery that is being or has been sent finds it busy or done, so a second publish is harmless. Returns how
-    many were published; the oldest go first, at most `limit` per call."""
+    failed (the broker was down at that moment), ones whose sender died past its lease, and, once their task's
+    own retry is overdue too, ones waiting to retry or sent but not yet reported to their workflow (that retry's
+    publish failed). A task for a delivery that is being or has been sent finds it busy or done, so a second
+    publish is harmless. Returns how many were published; the oldest go first, at most `limit` per call."""
     now = timezone.now()
     cutoff = now - older_than
+    overdue = cutoff - timedelta(seconds=settings.INVITATION_EMAIL_RETRY_BACKOFF_MAX)
     stale = InvitationDelivery.objects.filter(
-        Q(status=DeliveryStatus.QUEUED) | Q(status=DeliveryStatus.SENDING, claimed_until__lt=cutoff),
-        updated_at__lt=cutoff,
+        Q(status=DeliveryStatus.QUEUED, updated_at__lt=cutoff)
+        | Q(status=DeliveryStatus.SENDING, claimed_until__lt=cutoff, updated_at__lt=cutoff)
+        | Q(status=DeliveryStatus.RETRYING, updated_at__lt=overdue)
+        | Q(
+            status__in=FINAL_DELIVERY_STATUSES,
+            reported_at__isnull=True,
+            updated_at__lt=overdue,
+            updated_at__gt=now - UNREPORTED_HORIZON,
+        )
+        & ~Q(notify_workflow_id="")
     )
     ids = list(stale.order_by("updated_at").values_list("pk", flat=True)[:limit])
     if ids:
@@ -369,6 +379,10 @@ def deliveries_requeue_stale(*, older_than: timedelta, limit: int = 1000) -> int
         deliveries_enqueue_rollback_unsafe(ids)
         log.warning("Published %d stale invitation email deliveries again", len(ids))
     return len(ids)
+
+
+# Past it no workflow waits for a report any more (a bootstrap waits BOOTSTRAP_EMAIL_RESULTS_TIMEOUT, an hour).
+UNREPORTED_HORIZON = timedelta(days=1)
 
 
 def deliveries_enqueue_on_commit(delivery_ids: Sequence[uuid.UUID | str]) -> None:
@@ -628,6 +642,8 @@ def delivery_report_rollback_unsafe(*, delivery: OutgoingEmail) -> DeliveryRepor
             log.info("Workflow %s has ended; delivery %s not reported", delivery.notify_workflow_id, delivery.id)
         else:  # refused for good (a limit, a bad request): retrying forever would not change the answer
             log.error("Delivery %s: Temporal refused its report (%s); not retried", delivery.id, exc)
+        # Settled all the same: no one is left to tell, so the sweep must not keep publishing it.
+        _delivery_set(delivery.id, reported_at=timezone.now())
         return None
     _delivery_set(delivery.id, reported_at=timezone.now())
     return report

@@ -26,11 +26,12 @@ def invite(organization, email: str) -> str:
     return invitation_id
 
 
-def delivery(invitation_id: str, *, status=DeliveryStatus.QUEUED, age_minutes: float, lease_minutes=None):
+def delivery(invitation_id: str, *, status=DeliveryStatus.QUEUED, age_minutes: float, lease_minutes=None, **extra):
     at = timezone.now() - datetime.timedelta(minutes=age_minutes)
     claimed = at + datetime.timedelta(minutes=lease_minutes) if lease_minutes is not None else None
     return InvitationDelivery.objects.create(
-        id=services.delivery_id_for(f"sweep/{invitation_id}/{status}/{age_minutes}/{lease_minutes}"),
+        id=services.delivery_id_for(f"sweep/{invitation_id}/{status}/{age_minutes}/{lease_minutes}/{extra}"),
+        **extra,
         invitation_id=invitation_id,
         kind="invitation",
         status=status,
@@ -54,6 +55,31 @@ def test_the_sweep_publishes_stranded_deliveries_once(organization, monkeypatch)
     assert sorted(published) == sorted([str(stranded.pk), str(abandoned.pk)])
     # Published again just now: the next sweep leaves them to those tasks.
     assert services.deliveries_requeue_stale(older_than=datetime.timedelta(minutes=15)) == 0
+
+
+def test_the_sweep_publishes_a_retry_or_a_report_whose_own_publish_was_lost(settings, organization, monkeypatch):
+    """A task waiting to retry, or a sent email whose report to the workflow is still owed, depends on the retry
+    message its task published: if that publish failed, the sweep publishes again once the retry is overdue."""
+    settings.INVITATION_EMAIL_RETRY_BACKOFF_MAX = 600.0  # 10 minutes, on top of the 15 of the sweep
+    invitation_id = invite(organization, "owed@example.org")
+    lost_retry = delivery(invitation_id, status=DeliveryStatus.RETRYING, age_minutes=30)
+    delivery(invitation_id, status=DeliveryStatus.RETRYING, age_minutes=20)  # its retry may still come
+    owed = delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=30, notify_workflow_id="bootstrap-wf")
+    delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=20, notify_workflow_id="bootstrap-wf")
+    delivery(
+        invitation_id,
+        status=DeliveryStatus.FAILED,
+        age_minutes=31,
+        notify_workflow_id="bootstrap-wf",
+        reported_at=timezone.now(),
+    )
+    delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=32)  # nobody waits for this one
+    delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=3 * 24 * 60, notify_workflow_id="old-wf")
+    published: list[str] = []
+    monkeypatch.setattr(services, "deliveries_enqueue_rollback_unsafe", lambda ids: published.extend(map(str, ids)))
+
+    assert services.deliveries_requeue_stale(older_than=datetime.timedelta(minutes=15)) == 2
+    assert sorted(published) == sorted([str(lost_retry.pk), str(owed.pk)])
 
 
 def test_the_scheduled_sweep_gets_a_stranded_email_sent(

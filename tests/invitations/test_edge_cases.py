@@ -155,9 +155,10 @@ def test_a_report_temporal_refuses_for_good_is_not_retried_forever(organization,
     if retried:
         with pytest.raises(TemporalUnavailable):
             services.delivery_report_rollback_unsafe(delivery=delivery)
+        assert outgoing_email(delivery.id).reported_at is None, "to be reported later"
     else:
         assert services.delivery_report_rollback_unsafe(delivery=delivery) is None
-    assert outgoing_email(delivery.id).reported_at is None
+        assert outgoing_email(delivery.id).reported_at is not None, "settled: no one is left to tell"
 
 
 def test_a_new_account_name_with_a_line_break_is_refused():

@@ -157,3 +157,20 @@ def test_a_page_left_open_from_an_earlier_link_does_not_act_on_the_invitation_op
     assert browser.post("/invitations/accept/", {"action": "decline", "invitation": second}).status_code == 200
     assert Invitation.objects.get(pk=second).status == "declined"
     assert Invitation.objects.get(pk=first).status == "pending"
+
+
+def test_the_landing_pages_csrf_token_is_djangos_masked_secret_fresh_each_time(rf):
+    from django.middleware.csrf import _unmask_cipher_token
+
+    from invitations.views import _csrf_token
+
+    secret = "a" * 16 + "Z9" * 8
+    request = rf.get("/invitations/accept/")
+    request.META["CSRF_COOKIE"] = secret
+    tokens = {_csrf_token(request) for _ in range(50)}
+    assert len(tokens) == 50 and all(len(t) == 64 and _unmask_cipher_token(t) == secret for t in tokens)
+    assert "CSRF_COOKIE_NEEDS_UPDATE" not in request.META, "the browser's cookie stands: no Set-Cookie each time"
+
+    first_visit = rf.get("/invitations/accept/")  # no cookie yet: Django makes the secret and sets the cookie
+    assert _unmask_cipher_token(_csrf_token(first_visit)) == first_visit.META["CSRF_COOKIE"]
+    assert first_visit.META["CSRF_COOKIE_NEEDS_UPDATE"]

@@ -15,8 +15,11 @@ def celery_idle(app, queue: str) -> bool:
     import redis
     from celery.worker import state
 
+    broker = redis.Redis.from_url(app.conf.broker_url)
     return (
         not state.active_requests
         and not state.reserved_requests
-        and redis.Redis.from_url(app.conf.broker_url).llen(queue) == 0
+        and not state.scheduled_requests  # a retry with a countdown waits here, taken but not run
+        and broker.llen(queue) == 0
+        and broker.hlen("unacked") == 0  # delivered to a worker and not yet acknowledged (acks_late)
     )

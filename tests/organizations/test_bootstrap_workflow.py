@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.conf import settings
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
@@ -79,6 +80,13 @@ def org_events(organization_id) -> list[str]:
         .order_by("stream_version")
         .values_list("event_type", flat=True)
     )
+
+
+def history_types(organization_id) -> list[int]:
+    async def fetch(client):
+        return await client.get_workflow_handle(bootstrap_workflow_id(str(organization_id))).fetch_history()
+
+    return [event.event_type for event in temporal.run(fetch).events]
 
 
 def wait_for(predicate, timeout: float = 30, message: str = "condition"):
@@ -264,9 +272,18 @@ def test_a_cancel_during_a_step_waits_for_its_activity_before_compensating(
             request = start_bootstrap()
             wait_for(create_waits_for_the_lock, message="the create step waiting for the append lock")
             services.organization_bootstrap_cancel(organization_id=request.organization_id)
-            # A local activity's workflow task is extended at 80% of its 10 s timeout; that is when the cancel
-            # reaches the workflow, with the create still held up.
-            time.sleep(12)
+
+            def cancel_reached_the_workflow() -> bool:
+                # A workflow task completed after the request: the workflow has handled it, create still held up.
+                types = history_types(request.organization_id)
+                requested = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED
+                return (
+                    requested in types
+                    and EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED in types[types.index(requested) :]
+                )
+
+            wait_for(cancel_reached_the_workflow, timeout=60, message="the workflow to handle the cancel")
+            assert create_waits_for_the_lock(), "the create step is still held up"
             holder.rollback()
             cause = failure_of(request.organization_id)
             state = state_of(request.organization_id)
@@ -428,7 +445,11 @@ def test_the_worker_killed_during_the_propagation_wait_resumes_with_each_event_o
         )
         worker.send_signal(signal.SIGKILL)  # no drain, no goodbye: a crash
         worker.wait(timeout=30)
-        time.sleep(settings.BOOTSTRAP_DNS_PROPAGATION_WAIT + 1)  # the timer fires while no worker runs
+        wait_for(  # the timer fires while no worker runs
+            lambda: EventType.EVENT_TYPE_TIMER_FIRED in history_types(request.organization_id),
+            timeout=60,
+            message="the propagation timer to fire",
+        )
         worker = _worker_process(settings, log)
         result = outcome(request.organization_id, timeout=120)
     finally:

@@ -1,8 +1,8 @@
+import logging
 import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from temporal_bridge.client import (
     start_workflow_rollback_unsafe,
     temporal,
 )
+from tests.invitations.helpers import wait_until
 from tests.temporal_bridge.sample_workflows import RecordResult, SampleInput
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -113,9 +114,7 @@ def test_worker_command_drains_in_flight_activities_on_sigterm(temporal_env):
         start_workflow_rollback_unsafe(
             "SampleWorkflow", SampleInput(org_id, sleep=3.0), id=f"drain-{org_id}", queue="sample"
         )
-        deadline = time.monotonic() + 30
-        while not _activity_started(f"drain-{org_id}") and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: _activity_started(f"drain-{org_id}"), timeout=30)
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=60)
     finally:
@@ -146,7 +145,7 @@ def test_worker_command_refuses_an_unknown_queue(temporal_env):
     assert "No workflows or activities are registered for nope" in out.stderr
 
 
-def test_a_stopped_worker_takes_no_new_work_on_any_queue_while_it_drains(temporal_env):
+def test_a_stopped_worker_takes_no_new_work_on_any_queue_while_it_drains(temporal_env, caplog):
     """A stop reaches every queue at once: while a slow activity drains on one queue, a workflow started on
     another queue after the stop is not taken (the worker shut queues down one by one, and kept polling the
     others meanwhile)."""
@@ -157,11 +156,10 @@ def test_a_stopped_worker_takes_no_new_work_on_any_queue_while_it_drains(tempora
     with running_worker(options) as request_stop:
         slow, slow_org, late_org = f"slow-{uuid.uuid4()}", str(uuid.uuid4()), str(uuid.uuid4())
         start_workflow_rollback_unsafe("SampleWorkflow", SampleInput(slow_org, sleep=4.0), id=slow, queue="sample2")
-        deadline = time.monotonic() + 30
-        while not _activity_started(slow) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        request_stop()
-        time.sleep(1.0)
+        wait_until(lambda: _activity_started(slow), timeout=30)
+        with caplog.at_level(logging.INFO, logger="temporal_bridge.worker"):
+            request_stop()
+            wait_until(lambda: "Draining in-flight work" in caplog.text, timeout=30)  # every queue stops here
         late = f"late-{uuid.uuid4()}"
         start_workflow_rollback_unsafe("SampleWorkflow", SampleInput(late_org), id=late, queue="sample")
     # The activity in flight at the stop finished; the workflow started after it was not touched.
@@ -171,8 +169,10 @@ def test_a_stopped_worker_takes_no_new_work_on_any_queue_while_it_drains(tempora
 
 
 def test_a_worker_stopped_while_waiting_for_temporal_leaves_at_once(temporal_env):
+    # It would keep trying for 300 s: leaving within the 30 s `communicate` allows is leaving at once.
+    command = ["run_temporal_worker", "--task-queue", "sample", "--shutdown-timeout", "1", "--connect-timeout", "300"]
     worker = subprocess.Popen(
-        [sys.executable, "manage.py", "run_temporal_worker", "--task-queue", "sample", "--shutdown-timeout", "1"],
+        [sys.executable, "manage.py", *command],
         cwd=ROOT,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "TEMPORAL_ADDRESS": "127.0.0.1:9"},
         stdout=subprocess.PIPE,
@@ -180,12 +180,14 @@ def test_a_worker_stopped_while_waiting_for_temporal_leaves_at_once(temporal_env
         text=True,
     )
     try:
-        time.sleep(3)  # it is waiting for Temporal now
+        seen = ""
+        while "Waiting for Temporal at" not in seen:  # it is waiting for Temporal now
+            line = worker.stdout.readline()
+            assert line, f"the worker ended before it waited for Temporal: {seen}"
+            seen += line
         worker.send_signal(signal.SIGTERM)
-        started = time.monotonic()
         output, _ = worker.communicate(timeout=30)
     finally:
         worker.kill()
-    assert worker.returncode == 0, output
+    assert worker.returncode == 0, seen + output
     assert "stopped before it reached Temporal" in output
-    assert time.monotonic() - started < 10

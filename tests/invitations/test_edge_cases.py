@@ -1,6 +1,9 @@
 """Invitation edge cases: invitee lists checked whole, a retried reminder, and copies of an email task racing."""
 
+import uuid
+
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError, RPCStatusCode
 
 from eventstore.events import EventMetadata
@@ -10,7 +13,7 @@ from invitations.emails import MAX_EMAIL_LENGTH
 from invitations.models import Invitation, InvitationDelivery
 from invitations.payloads import Invitee
 from invitations.selectors import TokenState, outgoing_email, token_check
-from temporal_bridge.client import TemporalUnavailable
+from temporal_bridge.client import TemporalUnavailable, temporal
 
 pytestmark = pytest.mark.django_db
 
@@ -125,26 +128,31 @@ def sent_delivery(organization, notify_workflow_id="bootstrap-wf"):
     return services.delivery_mark_sent(delivery=claim.delivery, selector=claim.token.selector)
 
 
-def test_a_delivery_is_reported_to_its_workflow_once(organization, monkeypatch):
+def test_a_delivery_is_reported_to_its_workflow_once(organization, temporal_env):
     """A redelivered or republished task finds the delivery done: telling the workflow again would only use up
     its signals (Temporal caps them per execution)."""
-    signals = []
-    monkeypatch.setattr(services.temporal, "run", lambda call, **kw: signals.append(call))
-    delivery = sent_delivery(organization)
+    waiting = f"waiting-{uuid.uuid4()}"  # a run on a queue no worker serves: it keeps what it is sent
+    temporal.run(lambda client: client.start_workflow("Waiting", id=waiting, task_queue="nobody-serves-this"))
+    delivery = sent_delivery(organization, notify_workflow_id=waiting)
     assert services.delivery_report_rollback_unsafe(delivery=delivery) is not None
     again = outgoing_email(delivery.id)
     assert again.reported_at is not None
     assert services.delivery_report_rollback_unsafe(delivery=again) is None
-    assert len(signals) == 1
+
+    history = temporal.run(lambda client: client.get_workflow_handle(waiting).fetch_history())
+    signalled = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
+    assert len(signalled) == 1
 
 
+def test_a_report_to_a_workflow_that_has_ended_is_settled(organization, temporal_env):
+    delivery = sent_delivery(organization, notify_workflow_id=f"gone-{uuid.uuid4()}")  # Temporal: NOT_FOUND
+    assert services.delivery_report_rollback_unsafe(delivery=delivery) is None
+    assert outgoing_email(delivery.id).reported_at is not None, "settled: no one is left to tell"
+
+
+# Refusals a dev server will not produce on demand (a quota, the signal cap), simulated at the client's boundary.
 @pytest.mark.parametrize(
-    ("status", "retried"),
-    [
-        (RPCStatusCode.RESOURCE_EXHAUSTED, True),
-        (RPCStatusCode.INVALID_ARGUMENT, False),
-        (RPCStatusCode.NOT_FOUND, False),
-    ],
+    ("status", "retried"), [(RPCStatusCode.RESOURCE_EXHAUSTED, True), (RPCStatusCode.INVALID_ARGUMENT, False)]
 )
 def test_a_report_temporal_refuses_for_good_is_not_retried_forever(organization, monkeypatch, status, retried):
     def refuse(call, **kwargs):
@@ -171,13 +179,12 @@ def test_a_new_account_name_with_a_line_break_is_refused():
     assert set(form.errors) == {"first_name", "last_name"}
 
 
-def test_compensation_takes_back_the_roles_accepted_invitations_granted(organization, monkeypatch):
+def test_compensation_takes_back_the_roles_accepted_invitations_granted(organization, temporal_env):
     """Invitees may accept while the bootstrap waits for its emails; if it then fails, their memberships of the
     failed organization go with it (as events, so a rebuild agrees)."""
     from eventstore.services import projections_rebuild
     from invitations.models import Membership
 
-    monkeypatch.setattr(services, "_signal_many_rollback_unsafe", lambda signals: len(signals))
     accepted, pending = services.invitations_generate(
         organization_id=organization,
         invitees=[Invitee("early@example.org", role="clinician"), Invitee("later@example.org")],

@@ -10,7 +10,6 @@ from eventstore.events import EventMetadata
 from eventstore.exceptions import IdempotencyConflictError
 from eventstore.models import Event
 from organizations import services
-from organizations.dns.verify import VerificationResult
 from organizations.models import Organization, OrganizationStatus
 
 pytestmark = pytest.mark.django_db
@@ -68,27 +67,41 @@ def test_a_retried_dns_removal_reports_the_first_runs_removal():
     assert _event_types(org_id).count("organization.dns_removed") == 1
 
 
-def test_a_retried_dns_check_answered_by_other_resolvers_keeps_the_first_verdict(monkeypatch):
-    org_id, subdomain = _new()
-    _create(org_id, subdomain, 1)
-    answers = iter([("1.1.1.1", "8.8.8.8", "9.9.9.9"), ("1.1.1.1", "8.8.8.8")])
+@pytest.mark.django_db(transaction=True)  # the DNS servers read the record from their own connections
+def test_a_retried_dns_check_answered_by_other_resolvers_keeps_the_first_verdict(settings):
+    from organizations.dns.local_server import LocalDnsServer
 
-    def verify(record):
-        return VerificationResult(record.fqdn, record.target, False, 2, True, next(answers), ())
-
-    monkeypatch.setattr(services, "verify_from_settings", verify)
-    check = {
-        "organization_id": org_id,
-        "fqdn": f"{subdomain}.a4c.localhost",
-        "target": "app.a4c.localhost",
-        "proxied": False,
-        "key": f"{org_id}/1/verify_dns",
-        "metadata": META,
-    }
-    first = services.organization_dns_verify(**check)
-    second = services.organization_dns_verify(**check)
-    assert first.verified and second.verified
-    assert second.verified_by == ["1.1.1.1", "8.8.8.8", "9.9.9.9"]
+    resolvers = [
+        LocalDnsServer("127.0.0.1", 0, base_domain=settings.DNS_BASE_DOMAIN, target=settings.DNS_TARGET)
+        for _ in range(3)
+    ]
+    for resolver in resolvers:
+        resolver.start()
+    try:
+        settings.DNS_PROVIDER, settings.DNS_VERIFY_QUORUM, settings.DNS_VERIFY_TIMEOUT = "local", 2, 1.0
+        settings.DNS_VERIFY_RESOLVERS = [f"127.0.0.1:{r.port}" for r in resolvers]
+        org_id, subdomain = _new()
+        _create(org_id, subdomain, 1)
+        dns = services.organization_dns_configure(
+            organization_id=org_id, subdomain=subdomain, key=f"{org_id}/1/configure_dns", metadata=META
+        )
+        check = {
+            "organization_id": org_id,
+            "fqdn": dns.fqdn,
+            "target": dns.target,
+            "proxied": False,
+            "key": f"{org_id}/1/verify_dns",
+            "metadata": META,
+        }
+        first = services.organization_dns_verify(**check)
+        resolvers[2].stop()  # the retry is answered by two resolvers only
+        second = services.organization_dns_verify(**check)
+    finally:
+        for resolver in resolvers:
+            resolver.stop()
+    everyone = settings.DNS_VERIFY_RESOLVERS
+    assert first.verified and sorted(first.verified_by) == sorted(everyone)
+    assert second.verified and sorted(second.verified_by) == sorted(everyone), "the first run's verdict"
     assert _event_types(org_id).count("organization.dns_verified") == 1
 
 

@@ -223,6 +223,9 @@ BOOTSTRAP_MAX_INVITEES = env.int("BOOTSTRAP_MAX_INVITEES", default=2000)
 BOOTSTRAP_ACTIVITY_RETRY_INITIAL_INTERVAL = env.float("BOOTSTRAP_ACTIVITY_RETRY_INITIAL_INTERVAL", default=1.0)
 # 10 attempts ride out about 2.5 minutes of outage (backoff 1 s doubling, capped at 30 s) before a step fails.
 BOOTSTRAP_ACTIVITY_MAX_ATTEMPTS = env.int("BOOTSTRAP_ACTIVITY_MAX_ATTEMPTS", default=10)
+# How long one compensation step (DNS removal, revoking invitations) keeps retrying before it is recorded as
+# failed and the next one runs; marking the organization failed retries until it succeeds.
+BOOTSTRAP_COMPENSATION_STEP_TIMEOUT = env.float("BOOTSTRAP_COMPENSATION_STEP_TIMEOUT", default=900.0)
 RESERVED_SUBDOMAINS = env.list(
     "RESERVED_SUBDOMAINS",
     default=[

@@ -67,6 +67,7 @@ class BootstrapTimings:
     email_results_timeout: float = 3600.0
     activity_retry_initial_interval: float = 1.0
     activity_max_attempts: int = 10
+    compensation_step_timeout: float = 900.0
 
 
 @dataclass

@@ -111,6 +111,7 @@ def bootstrap_timings() -> BootstrapTimings:
         email_results_timeout=settings.BOOTSTRAP_EMAIL_RESULTS_TIMEOUT,
         activity_retry_initial_interval=settings.BOOTSTRAP_ACTIVITY_RETRY_INITIAL_INTERVAL,
         activity_max_attempts=settings.BOOTSTRAP_ACTIVITY_MAX_ATTEMPTS,
+        compensation_step_timeout=settings.BOOTSTRAP_COMPENSATION_STEP_TIMEOUT,
     )
 
 

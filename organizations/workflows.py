@@ -73,6 +73,10 @@ LOCAL_MAX_INVITEES = 20
 # still commit (an organization created after compensation looked for it would stay pending, holding its
 # subdomain). Runs started before this patch compensated at once.
 WAIT_FOR_CANCELLED_STEPS_PATCH = "wait-for-cancelled-steps"
+# A compensation step (DNS removal, revoking invitations) retries without an attempt limit for at most
+# compensation_step_timeout, timed by the workflow: a provider that stays down must not hold back the steps
+# after it. Runs started before this patch had no such timer.
+BOUNDED_COMPENSATION_PATCH = "bounded-compensation-steps"
 
 
 class _StepFailed(Exception):
@@ -360,6 +364,7 @@ class OrganizationBootstrapWorkflow:
             CompensationStep.MARK_FAILED,
             Activity.MARK_FAILED,
             MarkFailedInput(p.organization_id, failed_step, message, list(self._state.compensation), p.attempt),
+            bounded=False,
         )
         if self._step_state(Step.CREATE_ORGANIZATION).status == StepStatus.DONE:
             self._mark_compensated(Step.CREATE_ORGANIZATION)
@@ -367,16 +372,35 @@ class OrganizationBootstrapWorkflow:
         self._state.current_step = ""
 
     async def _compensation(
-        self, name: str, activity: str, arg: Any, result_type: type = NoneType, *, local: bool = True
+        self,
+        name: str,
+        activity: str,
+        arg: Any,
+        result_type: type = NoneType,
+        *,
+        local: bool = True,
+        bounded: bool = True,
     ) -> bool:
-        """Run one compensation step; a failure is recorded and the remaining steps still run."""
+        """Run one compensation step; a failure is recorded and the remaining steps still run.
+
+        A step is retried until it succeeds or fails for good, for up to `compensation_step_timeout` when
+        `bounded` (a DNS provider that stays down must not hold back the steps after it), or for as long as it
+        takes (marking the organization failed: giving up would leave it pending, holding its subdomain)."""
         state = StepState(name=name, status=StepStatus.RUNNING, started_at=workflow.now().isoformat())
         self._state.compensation.append(state)
+        step = self._activity(activity, arg, result_type, local=local, retry=self._compensation_retry())
         try:
-            # Retried until it succeeds or fails for good: giving up on a transient error (a database failover)
-            # would leave the organization pending, holding its subdomain.
-            await self._activity(activity, arg, result_type, local=local, retry=self._compensation_retry())
-        except ACTIVITY_FAILURES as err:
+            if bounded and workflow.patched(BOUNDED_COMPENSATION_PATCH):
+                # A workflow timer: a local activity's own schedule-to-close does not stop its retries.
+                await asyncio.wait_for(step, timeout=self._params.timings.compensation_step_timeout)
+            else:
+                await step
+        except TimeoutError:
+            limit = self._params.timings.compensation_step_timeout
+            state.status, state.error = StepStatus.FAILED, f"Still failing after {limit:.0f}s of retries; given up."
+            self._state.errors.append(f"compensation {name}: {state.error}")
+            return False
+        except FailureError as err:
             state.status, state.error = StepStatus.FAILED, _describe(err)
             self._state.errors.append(f"compensation {name}: {state.error}")
             return False
@@ -388,7 +412,13 @@ class OrganizationBootstrapWorkflow:
     # --- Helpers ----------------------------------------------------------------------------------------
 
     async def _activity(
-        self, name: str, arg: Any, result_type: type[T], *, retry: RetryPolicy | None = None, local: bool = True
+        self,
+        name: str,
+        arg: Any,
+        result_type: type[T],
+        *,
+        retry: RetryPolicy | None = None,
+        local: bool = True,
     ) -> T:
         t = self._params.timings
         execute = workflow.execute_local_activity if self._local_activities and local else workflow.execute_activity

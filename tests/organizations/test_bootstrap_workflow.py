@@ -527,6 +527,34 @@ def _mail_env(settings) -> dict[str, str]:
     return {"CELERY_BROKER_URL": app.conf.broker_url, "CELERY_TASK_DEFAULT_QUEUE": app.conf.task_default_queue}
 
 
+def test_a_compensation_step_that_keeps_failing_does_not_hold_back_the_others(
+    settings, monkeypatch, temporal_worker, cloudflare
+):
+    """A DNS provider down for good: its removal is given up after BOOTSTRAP_COMPENSATION_STEP_TIMEOUT and
+    recorded as failed, and the organization is still marked failed."""
+    from organizations.dns.base import DnsTransientError
+
+    settings.BOOTSTRAP_COMPENSATION_STEP_TIMEOUT = 2.0
+    for _ in range(settings.BOOTSTRAP_DNS_CONFIGURE_MAX_ATTEMPTS):
+        cloudflare.fail_next(503, 10000, "Service temporarily unavailable", method="POST")
+    removals = []
+
+    def provider_down(**kwargs):
+        removals.append(1)
+        raise DnsTransientError("Cloudflare answered 503 Service temporarily unavailable")
+
+    monkeypatch.setattr(services, "organization_dns_remove", provider_down)
+    with temporal_worker():
+        request = start_bootstrap()
+        failure_of(request.organization_id)
+        state = state_of(request.organization_id)
+
+    assert len(removals) > 1, "retried before it was given up"
+    assert [(c.name, c.status) for c in state.compensation] == [("remove_dns", "failed"), ("mark_failed", "done")]
+    org = Organization.objects.get(pk=request.organization_id)
+    assert org.status == OrganizationStatus.FAILED and org.failed_step == "configure_dns"
+
+
 def test_a_bug_in_workflow_code_is_retried_by_temporal_not_compensated(local_dns, temporal_worker):
     """A TypeError from a bad deploy is no reason to tear the organization down: its workflow task fails and
     is retried (until a fixed worker picks it up), and nothing is compensated."""

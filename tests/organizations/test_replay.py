@@ -36,11 +36,12 @@ SCENARIOS = {
 }
 
 
-@pytest.mark.parametrize("generation", ["v1", "v2", "v3", "v4"])
+@pytest.mark.parametrize("generation", ["v1", "v2", "v3", "v4", "v5"])
 def test_recorded_histories_cover_success_failure_cancel_and_retry(generation):
     """v1: regular activities only; v2: short steps as local activities (patch local-activities-for-short-steps);
     v3: the invitation steps as local activities for short invitee lists only (patch activity-kind-by-invitee-count);
-    v4: a cancel waits for the running step's activity (patch wait-for-cancelled-steps)."""
+    v4: a cancel waits for the running step's activity (patch wait-for-cancelled-steps); v5: compensation steps
+    bounded by a workflow timer (patch bounded-compensation-steps)."""
     assert {p.stem for p in HISTORIES} >= {f"{generation}_{s}" for s in SCENARIOS}
 
 

@@ -9,45 +9,31 @@ are not Basic logins at all.
 
 from drf_spectacular.authentication import BasicScheme
 from rest_framework.authentication import BasicAuthentication
-from rest_framework.exceptions import AuthenticationFailed, Throttled
+from rest_framework.exceptions import Throttled
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from invitations.ratelimit import client_bucket
+from invitations.ratelimit import count_attempt, uncount_attempt
+
+SCOPE = "api:basic-login-failures"
 
 
-class FailedBasicLogins(SimpleRateThrottle):
-    """REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["basic_auth"] failed logins per client address (IPv6: per
-    /64), in a sliding window."""
-
-    scope = "basic_auth"
-
-    def get_rate(self) -> str | None:
-        # Read when used, not when DRF's module was imported (SimpleRateThrottle.THROTTLE_RATES).
-        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
-
-    def get_cache_key(self, request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": client_bucket(request)}
-
-    def reached(self, request) -> bool:
-        self.key, self.now = self.get_cache_key(request, None), self.timer()
-        self.history = [at for at in self.cache.get(self.key, []) if at > self.now - self.duration]
-        return len(self.history) >= self.num_requests
-
-    def count(self) -> None:
-        self.throttle_success()  # records self.now in the window's history
+def _limit() -> tuple[int, float]:
+    # The DRF rate format ("20/min"), read when used so settings can change it.
+    limit, window = SimpleRateThrottle.parse_rate(None, api_settings.DEFAULT_THROTTLE_RATES["basic_auth"])
+    return limit, float(window)
 
 
 class RateLimitedBasicAuthentication(BasicAuthentication):
     def authenticate_credentials(self, userid, password, request=None):
-        failures = FailedBasicLogins()
-        if failures.reached(request):
-            raise Throttled(failures.wait())
-        try:
-            return super().authenticate_credentials(userid, password, request)
-        except AuthenticationFailed:
-            failures.count()
-            raise
+        # The attempt is counted before the password is tried (atomically, so parallel guesses cannot all slip
+        # under the limit) and given back when the login succeeds: only failures use up the allowance.
+        limit, window = _limit()
+        if not count_attempt(request, scope=SCOPE, limit=limit, window=window):
+            raise Throttled(window)
+        user = super().authenticate_credentials(userid, password, request)
+        uncount_attempt(request, scope=SCOPE)
+        return user
 
 
 class RateLimitedBasicScheme(BasicScheme):

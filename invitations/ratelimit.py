@@ -1,6 +1,7 @@
 """Fixed-window attempt counter per client address, in Django's cache (shared by every web process when
 CACHE_URL points at Redis)."""
 
+import contextlib
 import ipaddress
 
 from django.conf import settings
@@ -35,12 +36,28 @@ def client_bucket(request: HttpRequest) -> str:
 
 def attempt_allowed(request: HttpRequest, *, scope: str = "accept") -> bool:
     """Count one attempt; False once the address has used up INVITATION_ACCEPT_RATE_LIMIT in the window."""
-    key = f"invitations:attempts:{scope}:{client_bucket(request)}"
-    window = settings.INVITATION_ACCEPT_RATE_WINDOW
+    return count_attempt(
+        request,
+        scope=f"invitations:attempts:{scope}",
+        limit=settings.INVITATION_ACCEPT_RATE_LIMIT,
+        window=settings.INVITATION_ACCEPT_RATE_WINDOW,
+    )
+
+
+def count_attempt(request: HttpRequest, *, scope: str, limit: int, window: float) -> bool:
+    """Count one attempt of this client in a fixed window, atomically (the cache's incr), so concurrent
+    requests cannot all slip under the limit; False once the window's `limit` is used up."""
+    key = f"{scope}:{client_bucket(request)}"
     cache.add(key, 0, timeout=window)
     try:
         count = cache.incr(key)
     except ValueError:  # the window ended between add and incr
         cache.set(key, 1, timeout=window)
         count = 1
-    return count <= settings.INVITATION_ACCEPT_RATE_LIMIT
+    return count <= limit
+
+
+def uncount_attempt(request: HttpRequest, *, scope: str) -> None:
+    """Give back an attempt counted by count_attempt (it turned out not to be one that the limit is for)."""
+    with contextlib.suppress(ValueError):  # the window has ended: nothing to give back
+        cache.decr(f"{scope}:{client_bucket(request)}")

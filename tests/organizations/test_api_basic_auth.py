@@ -67,3 +67,33 @@ def test_logins_that_succeed_are_not_counted():
 
 def test_session_requests_are_not_counted(support):  # noqa: F811
     assert [support.get(status_url()).status_code for _ in range(5)] == [404] * 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_guesses_cannot_all_slip_under_the_limit(monkeypatch):
+    """Each guess is counted before its password is tried, atomically: ten at once get three tries, not ten."""
+    import threading
+    import time
+
+    from rest_framework import authentication
+
+    tried = []
+
+    def slow_wrong_password(request=None, **credentials):
+        tried.append(credentials["username"])
+        time.sleep(0.3)  # hashing takes a while: the window in which the others arrive
+        return None
+
+    monkeypatch.setattr(authentication, "authenticate", slow_wrong_password)
+    statuses: list[int] = []
+
+    def guess(n: int) -> None:
+        statuses.append(Client(REMOTE_ADDR="203.0.113.77").get(status_url(), **basic("victim", f"g{n}")).status_code)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(tried) == 3
+    assert sorted(statuses) == [403] * 3 + [429] * 7

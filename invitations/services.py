@@ -364,13 +364,12 @@ def deliveries_requeue_stale(*, older_than: timedelta, limit: int = 1000) -> int
         Q(status=DeliveryStatus.QUEUED, updated_at__lt=cutoff)
         | Q(status=DeliveryStatus.SENDING, claimed_until__lt=cutoff, updated_at__lt=cutoff)
         | Q(status=DeliveryStatus.RETRYING, updated_at__lt=overdue)
-        | Q(
-            status__in=FINAL_DELIVERY_STATUSES,
-            reported_at__isnull=True,
-            updated_at__lt=overdue,
-            updated_at__gt=now - UNREPORTED_HORIZON,
+        | (
+            Q(status__in=FINAL_DELIVERY_STATUSES, reported_at__isnull=True, updated_at__lt=overdue)
+            # When it was sent or failed, which republishing does not move (unlike updated_at).
+            & (Q(sent_at__gt=now - UNREPORTED_HORIZON) | Q(failed_at__gt=now - UNREPORTED_HORIZON))
+            & ~Q(notify_workflow_id="")
         )
-        & ~Q(notify_workflow_id="")
     )
     ids = list(stale.order_by("updated_at").values_list("pk", flat=True)[:limit])
     if ids:
@@ -606,8 +605,9 @@ def delivery_mark_unsent(*, delivery: OutgoingEmail, error: str, final: bool) ->
     return replace(delivery, status=status.value, last_error=error, claimed_until=None)
 
 
-# Worth asking again later; UNAVAILABLE and DEADLINE_EXCEEDED arrive as TemporalUnavailable already.
-REPORT_RETRYABLE = frozenset({RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.ABORTED, RPCStatusCode.INTERNAL})
+# Answers that asking again cannot change: the workflow has ended, or the report itself is refused (a limit).
+# Anything else (a quota, a namespace failing over, credentials being rotated) is asked again later.
+REPORT_FINAL = frozenset({RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT})
 
 
 def delivery_report_rollback_unsafe(*, delivery: OutgoingEmail) -> DeliveryReport | None:
@@ -636,7 +636,7 @@ def delivery_report_rollback_unsafe(*, delivery: OutgoingEmail) -> DeliveryRepor
     try:
         temporal.run(send)
     except RPCError as exc:
-        if exc.status in REPORT_RETRYABLE:
+        if exc.status not in REPORT_FINAL:
             raise TemporalUnavailable(str(exc)) from exc
         if exc.status == RPCStatusCode.NOT_FOUND:
             log.info("Workflow %s has ended; delivery %s not reported", delivery.notify_workflow_id, delivery.id)
@@ -881,9 +881,13 @@ def invitations_revoke_pending(
             ],
             metadata=metadata,
         )
-    closed = InvitationClosed(reason=reason[:200])
+    # This step's revocations, from any try of it (by their keys): not those of an earlier bootstrap attempt,
+    # whose workflows ended long ago (past Temporal's retention, signal-with-start would start them again).
     all_revoked = Invitation.objects.filter(organization_id=organization_id, status=InvitationStatus.REVOKED)
-    _signal_many_rollback_unsafe([(str(pk), REVOKED_SIGNAL, closed) for pk in all_revoked.values_list("pk", flat=True)])
+    keys = [f"{key_prefix}/{pk}" for pk in all_revoked.values_list("pk", flat=True)]
+    by_this_step = [event.stream_id for event in events_for_keys(keys=keys).values()]
+    closed = InvitationClosed(reason=reason[:200])
+    _signal_many_rollback_unsafe([(str(pk), REVOKED_SIGNAL, closed) for pk in by_this_step])
     return revoked
 
 

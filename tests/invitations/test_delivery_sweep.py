@@ -64,17 +64,18 @@ def test_the_sweep_publishes_a_retry_or_a_report_whose_own_publish_was_lost(sett
     invitation_id = invite(organization, "owed@example.org")
     lost_retry = delivery(invitation_id, status=DeliveryStatus.RETRYING, age_minutes=30)
     delivery(invitation_id, status=DeliveryStatus.RETRYING, age_minutes=20)  # its retry may still come
-    owed = delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=30, notify_workflow_id="bootstrap-wf")
-    delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=20, notify_workflow_id="bootstrap-wf")
-    delivery(
-        invitation_id,
-        status=DeliveryStatus.FAILED,
-        age_minutes=31,
-        notify_workflow_id="bootstrap-wf",
-        reported_at=timezone.now(),
-    )
-    delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=32)  # nobody waits for this one
-    delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=3 * 24 * 60, notify_workflow_id="old-wf")
+
+    def ago(minutes: float):
+        return timezone.now() - datetime.timedelta(minutes=minutes)
+
+    waits = {"notify_workflow_id": "bootstrap-wf"}
+    owed = delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=30, sent_at=ago(30), **waits)
+    delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=20, sent_at=ago(20), **waits)
+    told = {"failed_at": ago(31), "reported_at": timezone.now()}
+    delivery(invitation_id, status=DeliveryStatus.FAILED, age_minutes=31, **told, **waits)
+    delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=32, sent_at=ago(32))  # nobody waits for it
+    # Sent three days ago and republished by sweeps since (updated_at moves, sent_at does not): past the horizon.
+    delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=33, sent_at=ago(3 * 24 * 60), **waits)
     published: list[str] = []
     monkeypatch.setattr(services, "deliveries_enqueue_rollback_unsafe", lambda ids: published.extend(map(str, ids)))
 

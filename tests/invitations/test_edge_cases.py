@@ -152,7 +152,13 @@ def test_a_report_to_a_workflow_that_has_ended_is_settled(organization, temporal
 
 # Refusals a dev server will not produce on demand (a quota, the signal cap), simulated at the client's boundary.
 @pytest.mark.parametrize(
-    ("status", "retried"), [(RPCStatusCode.RESOURCE_EXHAUSTED, True), (RPCStatusCode.INVALID_ARGUMENT, False)]
+    ("status", "retried"),
+    [
+        (RPCStatusCode.RESOURCE_EXHAUSTED, True),
+        (RPCStatusCode.FAILED_PRECONDITION, True),  # a namespace failing over
+        (RPCStatusCode.UNAUTHENTICATED, True),  # credentials being rotated
+        (RPCStatusCode.INVALID_ARGUMENT, False),
+    ],
 )
 def test_a_report_temporal_refuses_for_good_is_not_retried_forever(organization, monkeypatch, status, retried):
     def refuse(call, **kwargs):
@@ -211,3 +217,30 @@ def test_compensation_takes_back_the_roles_accepted_invitations_granted(organiza
     assert Invitation.objects.get(pk=accepted).status == "accepted", "what happened stays recorded"
     projections_rebuild(names=["memberships"])
     assert not Membership.objects.exists()
+
+
+def test_compensation_signals_only_the_invitations_its_own_step_revoked(organization, temporal_env):
+    """A later bootstrap attempt's compensation leaves the workflows of an earlier attempt's invitations alone."""
+    from invitations.payloads import invitation_workflow_id
+
+    def generate(email: str, prefix: str) -> str:
+        (invitation_id,) = services.invitations_generate(
+            organization_id=organization, invitees=[Invitee(email)], key_prefix=prefix, metadata=EventMetadata()
+        )
+        return invitation_id
+
+    def compensate(prefix: str) -> list[str]:
+        return services.invitations_revoke_pending(
+            organization_id=organization, reason="Bootstrap failed", key_prefix=prefix, metadata=EventMetadata()
+        )
+
+    def signals(invitation_id: str) -> int:
+        workflow_id = invitation_workflow_id(invitation_id)
+        history = temporal.run(lambda client: client.get_workflow_handle(workflow_id).fetch_history())
+        return sum(e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED for e in history.events)
+
+    earlier = generate("earlier@example.org", "attempt-1")
+    assert compensate("wf/1/revoke") == [earlier]
+    later = generate("later@example.org", "attempt-2")
+    assert compensate("wf/2/revoke") == [later]
+    assert (signals(earlier), signals(later)) == (1, 1)

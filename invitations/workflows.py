@@ -38,6 +38,11 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
+# Runs started asleep (with a start delay) time the reminder from the start and keep a deadline moved by a resend
+# that woke them. Runs started before this patch were awake from the start and timed it from their first task.
+DEADLINES_FROM_START_PATCH = "deadlines-from-start"
+
+
 @workflow.defn(name=INVITATION_WORKFLOW_TYPE)
 class UserInvitationWorkflow:
     def __init__(self) -> None:
@@ -52,12 +57,17 @@ class UserInvitationWorkflow:
     @workflow.run
     async def run(self, params: UserInvitationInput) -> InvitationOutcome:
         self._invitation_id = params.invitation_id
-        # A resend that woke this run was handled before run() began: keep its later deadline.
         expires_at = datetime.fromisoformat(params.expires_at)
-        self._expires_at = max(expires_at, self._expires_at) if self._expires_at else expires_at
-        # From the start, not from the first task: a run is started asleep until its first deadline (see
-        # invitations.services._lifecycle_send_rollback_unsafe), unless a signal wakes it sooner.
-        remind_at = workflow.info().workflow_start_time + timedelta(seconds=params.timings.reminder_delay)
+        reminder_delay = timedelta(seconds=params.timings.reminder_delay)
+        if workflow.patched(DEADLINES_FROM_START_PATCH):
+            # A resend that woke this run was handled before run() began: keep its later deadline.
+            self._expires_at = max(expires_at, self._expires_at) if self._expires_at else expires_at
+            # From the start, not from the first task: a run is started asleep until its first deadline (see
+            # invitations.services._lifecycle_send_rollback_unsafe), unless a signal wakes it sooner.
+            remind_at = workflow.info().workflow_start_time + reminder_delay
+        else:
+            self._expires_at = expires_at
+            remind_at = workflow.now() + reminder_delay
         while self._closed_by_signal is None:
             now = workflow.now()
             remind = not self._reminded and remind_at < self._expires_at

@@ -1,6 +1,9 @@
 """Histories of real invitation runs replay with the current UserInvitationWorkflow. v1: started awake, the
-reminder timer set at the first task; v2: started asleep until the first deadline, woken by signal-with-start.
-Record new ones (with a new prefix) from real runs whenever the workflow's commands change."""
+reminder timer set at the first task; v2: started asleep until the first deadline, woken by signal-with-start
+(patch deadlines-from-start). v1_late_first_task_then_resent is v1_resent_then_revoked with its times moved: the
+first task ran 10 s after the start, and the resend came between start + reminder delay and first task + reminder
+delay, where timing the reminder from the start would decide differently. Record new ones (with a new prefix)
+from real runs whenever the workflow's commands change."""
 
 import asyncio
 from pathlib import Path

@@ -388,15 +388,14 @@ class OrganizationBootstrapWorkflow:
         takes (marking the organization failed: giving up would leave it pending, holding its subdomain)."""
         state = StepState(name=name, status=StepStatus.RUNNING, started_at=workflow.now().isoformat())
         self._state.compensation.append(state)
-        step = self._activity(activity, arg, result_type, local=local, retry=self._compensation_retry())
+        limit = self._params.timings.compensation_step_timeout
+        # A workflow timer: a local activity's own schedule-to-close does not stop its retries.
+        timed = bounded and workflow.patched(BOUNDED_COMPENSATION_PATCH)
+        timer = asyncio.timeout(limit) if timed else contextlib.nullcontext()
         try:
-            if bounded and workflow.patched(BOUNDED_COMPENSATION_PATCH):
-                # A workflow timer: a local activity's own schedule-to-close does not stop its retries.
-                await asyncio.wait_for(step, timeout=self._params.timings.compensation_step_timeout)
-            else:
-                await step
+            async with timer:
+                await self._activity(activity, arg, result_type, local=local, retry=self._compensation_retry())
         except TimeoutError:
-            limit = self._params.timings.compensation_step_timeout
             state.status, state.error = StepStatus.FAILED, f"Still failing after {limit:.0f}s of retries; given up."
             self._state.errors.append(f"compensation {name}: {state.error}")
             return False

@@ -151,8 +151,9 @@ REST_FRAMEWORK = {
         "a4c.authentication.RateLimitedBasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
-    # Failed HTTP Basic logins per client address; past it, no password is tried (a4c/authentication.py).
-    "DEFAULT_THROTTLE_RATES": {"basic_auth": env.str("API_BASIC_AUTH_RATE", default="20/min")},
+    # Failed logins per client address (API Basic and the admin's login page); past it, no password is tried
+    # until the window moves on (a4c/authentication.py).
+    "DEFAULT_THROTTLE_RATES": {"failed_logins": env.str("LOGIN_FAILURE_RATE", default="20/min")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {

@@ -2,6 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from a4c.authentication import RateLimitedAdminLoginForm
+
+admin.site.login_form = RateLimitedAdminLoginForm
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/admin/", include("organizations.urls")),

@@ -1,5 +1,6 @@
-"""The API's HTTP Basic login (the README's `curl -u`): every failed login gets one answer, and once a client's
-failed logins reach the limit its next password is not even tried, so the API is no fast password oracle."""
+"""Password logins, the API's HTTP Basic (the README's `curl -u`) and the admin's login page: every failed login
+gets one answer, and once a client's failed logins reach the limit its next password is not even tried, so
+neither is a fast password oracle."""
 
 import base64
 import uuid
@@ -25,7 +26,7 @@ def basic(username: str, password: str) -> dict:
 
 @pytest.fixture(autouse=True)
 def three_attempts_a_minute(settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"basic_auth": "3/min"}}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"failed_logins": "3/min"}}
     cache.clear()
     yield
     cache.clear()
@@ -97,3 +98,23 @@ def test_parallel_guesses_cannot_all_slip_under_the_limit(monkeypatch):
         thread.join()
     assert len(tried) == 3
     assert sorted(statuses) == [403] * 3 + [429] * 7
+
+
+def test_the_admin_login_page_limits_failed_logins_the_same_way(client):
+    from django.urls import reverse
+
+    user = staff("ops", can_bootstrap=False)
+    user.set_password(PASSWORD)
+    user.save()
+    login = reverse("admin:login")
+    guesser = Client(REMOTE_ADDR="203.0.113.44")
+    wrong = [guesser.post(login, {"username": "ops", "password": f"guess {n}"}) for n in range(3)]
+    assert all(r.status_code == 200 and b"Please enter the correct username" in r.content for r in wrong)
+    right = guesser.post(login, {"username": "ops", "password": PASSWORD})
+    assert right.status_code == 200 and b"Too many failed logins" in right.content, "not even the right one"
+    assert "_auth_user_id" not in guesser.session
+
+    elsewhere = Client(REMOTE_ADDR="198.51.100.44")
+    for _ in range(4):  # logins that succeed use up nothing
+        assert elsewhere.post(login, {"username": "ops", "password": PASSWORD}).status_code == 302
+        elsewhere.logout()

@@ -642,9 +642,7 @@ def delivery_report_rollback_unsafe(*, delivery: OutgoingEmail) -> DeliveryRepor
             log.info("Workflow %s has ended; delivery %s not reported", delivery.notify_workflow_id, delivery.id)
         else:  # refused for good (a limit, a bad request): retrying forever would not change the answer
             log.error("Delivery %s: Temporal refused its report (%s); not retried", delivery.id, exc)
-        # Settled all the same: no one is left to tell, so the sweep must not keep publishing it.
-        _delivery_set(delivery.id, reported_at=timezone.now())
-        return None
+        report = None  # settled all the same: no one is left to tell, so the sweep must not keep publishing it
     _delivery_set(delivery.id, reported_at=timezone.now())
     return report
 

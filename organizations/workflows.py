@@ -395,13 +395,11 @@ class OrganizationBootstrapWorkflow:
         try:
             async with timer:
                 await self._activity(activity, arg, result_type, local=local, retry=self._compensation_retry())
-        except TimeoutError:
-            state.status, state.error = StepStatus.FAILED, f"Still failing after {limit:.0f}s of retries; given up."
-            self._state.errors.append(f"compensation {name}: {state.error}")
-            return False
-        except FailureError as err:
-            state.status, state.error = StepStatus.FAILED, _describe(err)
-            self._state.errors.append(f"compensation {name}: {state.error}")
+        except (TimeoutError, FailureError) as err:  # the builtin TimeoutError is the timer's
+            given_up = isinstance(err, TimeoutError)
+            error = f"Still failing after {limit:.0f}s of retries; given up." if given_up else _describe(err)
+            state.status, state.error = StepStatus.FAILED, error
+            self._state.errors.append(f"compensation {name}: {error}")
             return False
         finally:
             state.finished_at = workflow.now().isoformat()
@@ -411,13 +409,7 @@ class OrganizationBootstrapWorkflow:
     # --- Helpers ----------------------------------------------------------------------------------------
 
     async def _activity(
-        self,
-        name: str,
-        arg: Any,
-        result_type: type[T],
-        *,
-        retry: RetryPolicy | None = None,
-        local: bool = True,
+        self, name: str, arg: Any, result_type: type[T], *, retry: RetryPolicy | None = None, local: bool = True
     ) -> T:
         t = self._params.timings
         execute = workflow.execute_local_activity if self._local_activities and local else workflow.execute_activity

@@ -77,6 +77,12 @@ WAIT_FOR_CANCELLED_STEPS_PATCH = "wait-for-cancelled-steps"
 # compensation_step_timeout, timed by the workflow: a provider that stays down must not hold back the steps
 # after it. Runs started before this patch had no such timer.
 BOUNDED_COMPENSATION_PATCH = "bounded-compensation-steps"
+# A delivery report can reach the run before it has listed its invitations: when a workflow task times out while
+# the invitation steps run (an overloaded worker), the next attempt replays the report's signal before the results
+# of those local activities. Such reports are kept until the list is known; runs before this patch dropped them
+# (and, each report being sent once, waited out the email timeout and counted the email failed).
+EARLY_REPORTS_PATCH = "keep-early-delivery-reports"
+MAX_EARLY_REPORTS = 10_000  # Temporal's own default limit of signals per run
 
 
 class _StepFailed(Exception):
@@ -131,6 +137,8 @@ class OrganizationBootstrapWorkflow:
         self._wait_for_cancelled_steps = False
         self._compensating = False
         self._expected_invitations: set[str] = set()
+        self._invitations_listed = False
+        self._early_reports: list[DeliveryReport] | None = None  # None until the first one, then per the patch
         self._reports: dict[str, DeliveryReport] = {}
         self._failed_reports: set[str] = set()  # kept as reports come, so a signal costs O(1), not O(invitees)
         self._results_final = False
@@ -148,6 +156,15 @@ class OrganizationBootstrapWorkflow:
 
     @workflow.signal(name=DELIVERY_SIGNAL)
     def invitation_delivery(self, report: DeliveryReport) -> None:
+        if not self._invitations_listed:
+            if self._early_reports is None:
+                self._early_reports = [] if workflow.patched(EARLY_REPORTS_PATCH) else None
+            if self._early_reports is not None and len(self._early_reports) < MAX_EARLY_REPORTS:
+                self._early_reports.append(report)
+            return
+        self._record_delivery(report)
+
+    def _record_delivery(self, report: DeliveryReport) -> None:
         # Signals may repeat and may come from an earlier attempt's tasks: count each expected invitation
         # once, letting a later success replace a failure (support resent it).
         # A report after the final count (the wait timed out) changes nothing: that count is what was recorded.
@@ -302,8 +319,7 @@ class OrganizationBootstrapWorkflow:
     async def _send_invitations(self, state: StepState, generated: GeneratedInvitations) -> None:
         p = self._params
         state.attempts = 1
-        self._expected_invitations = set(generated.invitation_ids)
-        self._count_invitations()
+        self._list_invitations(generated.invitation_ids)
         if generated.invitation_ids:
             await self._activity(
                 InvitationActivity.ENQUEUE_EMAILS,
@@ -456,6 +472,14 @@ class OrganizationBootstrapWorkflow:
         if workflow.patched(INVITEE_COUNT_PATCH):
             return invitees <= LOCAL_MAX_INVITEES
         return before_patch
+
+    def _list_invitations(self, invitation_ids: list[str]) -> None:
+        self._expected_invitations = set(invitation_ids)
+        self._invitations_listed = True
+        self._count_invitations()
+        for report in self._early_reports or ():
+            self._record_delivery(report)
+        self._early_reports = None
 
     def _count_invitations(self, final: bool = False) -> InvitationCounts:
         self._results_final = final

@@ -21,11 +21,13 @@ from temporalio.exceptions import ApplicationError
 from eventstore.models import Event
 from eventstore.services import APPEND_LOCK_KEY
 from invitations.models import Invitation, InvitationStatus
+from invitations.payloads import DELIVERY_SIGNAL, DeliveryReport
+from invitations.services import INVITATION_NAMESPACE, email_key
 from organizations import services
 from organizations.dns.models import LocalDnsRecord
 from organizations.models import DnsStatus, OnboardingRequest, Organization, OrganizationStatus
 from organizations.payloads import STATE_QUERY, BootstrapResult, BootstrapState, bootstrap_workflow_id
-from temporal_bridge.client import describe_workflow, query_workflow, temporal
+from temporal_bridge.client import describe_workflow, query_workflow, signal_workflow_rollback_unsafe, temporal
 from tests.invitations.helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -351,6 +353,34 @@ def test_support_can_ask_for_an_immediate_dns_check(settings, local_dns, tempora
         result = outcome(request.organization_id, timeout=60)
         keep_history(request.organization_id, "dns_recheck_signal")
     assert result.organization_id == str(request.organization_id)
+    assert Organization.objects.get(pk=request.organization_id).status == OrganizationStatus.ACTIVE
+
+
+def test_a_delivery_report_that_comes_before_the_invitations_are_listed_still_counts(
+    settings, local_dns, temporal_worker, mail_pipeline, keep_history
+):
+    """When a workflow task times out while the invitation steps run (an overloaded worker), the next attempt
+    replays the report's signal before those steps' results. Each delivery is reported once, so a report dropped
+    there left the bootstrap waiting out the email timeout and counted a delivered email as failed."""
+    settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 600
+    settings.BOOTSTRAP_EMAIL_RESULTS_TIMEOUT = 5
+    mail_pipeline.fail_next = 10_000  # the real email keeps failing: only the early report can count as sent
+    with temporal_worker():
+        request = start_bootstrap()
+        workflow_id = bootstrap_workflow_id(str(request.organization_id))
+        wait_for(
+            lambda: state_of(request.organization_id).current_step == "wait_for_dns_propagation", message="the wait"
+        )
+        # Invitation ids are derived from the workflow id, the attempt and the address, so they are known already.
+        key = f"{workflow_id}/1/generate_invitations/{email_key('ada.admin@example.test')}"
+        invitation_id = str(uuid.uuid5(INVITATION_NAMESPACE, key))
+        signal_workflow_rollback_unsafe(workflow_id, DELIVERY_SIGNAL, DeliveryReport(invitation_id, "sent"))
+        services.organization_dns_recheck(organization_id=request.organization_id)
+        result = outcome(request.organization_id, timeout=60)
+        keep_history(request.organization_id, "early_delivery_report")
+
+    assert Invitation.objects.filter(pk=invitation_id, organization_id=request.organization_id).exists()
+    assert (result.invitations.sent, result.invitations.failed, result.invitations.total) == (1, 0, 1)
     assert Organization.objects.get(pk=request.organization_id).status == OrganizationStatus.ACTIVE
 
 

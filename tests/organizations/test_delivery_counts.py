@@ -9,8 +9,7 @@ def waiting_for(*invitation_ids: str) -> OrganizationBootstrapWorkflow:
     bootstrap = OrganizationBootstrapWorkflow(
         BootstrapInput("org", "Harbor", "provider", "harbor", [Invitee("a@example.org")])
     )
-    bootstrap._expected_invitations = set(invitation_ids)
-    bootstrap._count_invitations()
+    bootstrap._list_invitations(list(invitation_ids))
     return bootstrap
 
 
@@ -41,3 +40,21 @@ def test_a_report_after_the_wait_ended_leaves_the_final_count_alone():
 
     bootstrap.invitation_delivery(DeliveryReport("i2", "sent"))  # too late: the count was recorded
     assert bootstrap._state.invitations == final
+
+
+def test_reports_that_come_before_the_invitations_are_listed_count_once_they_are():
+    """After a timed-out workflow task, the replay delivers a report before the steps that list the invitations."""
+    bootstrap = OrganizationBootstrapWorkflow(
+        BootstrapInput("org", "Harbor", "provider", "harbor", [Invitee("a@example.org")])
+    )
+    bootstrap._early_reports = []  # what workflow.patched(EARLY_REPORTS_PATCH) gives a new run
+    bootstrap.invitation_delivery(DeliveryReport("i1", "failed", error="451"))
+    bootstrap.invitation_delivery(DeliveryReport("i1", "sent", attempts=2))
+    bootstrap.invitation_delivery(DeliveryReport("earlier-attempt", "sent"))
+    assert bootstrap._reports == {}
+
+    bootstrap._list_invitations(["i1", "i2"])
+    counts = bootstrap._state.invitations
+    assert (counts.sent, counts.failed, counts.pending, counts.failed_invitation_ids) == (1, 0, 1, [])
+    bootstrap.invitation_delivery(DeliveryReport("i2", "sent"))
+    assert bootstrap._state.invitations.sent == 2 and bootstrap._state.invitations.pending == 0

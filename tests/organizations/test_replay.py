@@ -12,6 +12,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from invitations.payloads import DELIVERY_SIGNAL, DeliveryReport
 from organizations.payloads import WORKFLOW_TYPE, BootstrapInput, BootstrapResult
 from organizations.workflows import OrganizationBootstrapWorkflow
 
@@ -85,3 +86,27 @@ def test_an_unpatched_change_breaks_replay():
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 def test_the_same_change_behind_a_patch_replays(path):
     replay(PatchedChange, path)
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class DropsEarlyReports(OrganizationBootstrapWorkflow):
+    """The code before patch keep-early-delivery-reports: a report that comes before the invitations are listed is
+    dropped."""
+
+    @workflow.run
+    async def run(self, params: BootstrapInput) -> BootstrapResult:
+        return await super().run(params)
+
+    @workflow.signal(name=DELIVERY_SIGNAL)
+    def invitation_delivery(self, report: DeliveryReport) -> None:
+        if self._invitations_listed:
+            self._record_delivery(report)
+
+
+def test_the_early_report_history_takes_the_patched_path():
+    """v6_early_delivery_report (a report before the invitations were listed) is only replayed faithfully by code that
+    keeps such reports: the old code waits for the report it dropped, which the history never did."""
+    path = Path(__file__).parent / "histories" / "v6_early_delivery_report.json"
+    replay(OrganizationBootstrapWorkflow, path)
+    with pytest.raises(NondeterminismError):
+        replay(DropsEarlyReports, path)

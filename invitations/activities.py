@@ -60,6 +60,7 @@ def enqueue_emails(params: EnqueueInvitationEmailsInput) -> EnqueuedInvitationEm
         organization_id=params.organization_id,
         invitation_ids=params.invitation_ids,
         notify_workflow_id=params.notify_workflow_id,
+        notify_attempt=params.attempt,
         scope=step_key("send_invitation_emails", params.attempt),
     )
     return EnqueuedInvitationEmails(enqueued=enqueued)

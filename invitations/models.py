@@ -173,6 +173,9 @@ class InvitationDelivery(models.Model):
     last_error = models.TextField(blank=True)
     # Who hears the outcome (a DeliveryReport signal); empty for nobody.
     notify_workflow_id = models.CharField(max_length=200, blank=True)
+    # The bootstrap attempt that asked for it (0: none, or unknown): a retried bootstrap is a new run of the same
+    # workflow, which must not count the reports of an earlier attempt's emails.
+    notify_attempt = models.PositiveIntegerField(default=0)
     # Selector of the token the sent email carries (never the verifier).
     token_selector = models.CharField(max_length=32, blank=True)
     # A task sending this row holds it until then; a duplicate delivery of the task backs off meanwhile.

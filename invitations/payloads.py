@@ -67,6 +67,7 @@ class DeliveryReport:
     status: str
     attempts: int = 1
     error: str = ""
+    bootstrap_attempt: int = 0  # the bootstrap attempt whose email this was; 0 if unknown (reports before it)
 
 
 @dataclass

@@ -390,7 +390,7 @@ def deliveries_enqueue_on_commit(delivery_ids: Sequence[uuid.UUID | str]) -> Non
 
 
 def invitation_emails_enqueue(
-    *, organization_id: str, invitation_ids: Sequence[str], notify_workflow_id: str, scope: str
+    *, organization_id: str, invitation_ids: Sequence[str], notify_workflow_id: str, scope: str, notify_attempt: int = 0
 ) -> int:
     """One delivery row and one Celery task per invitation; tasks are published after commit.
 
@@ -411,6 +411,7 @@ def invitation_emails_enqueue(
             invitation_id=invitation_id,
             kind=DeliveryKind.INVITATION,
             notify_workflow_id=notify_workflow_id,
+            notify_attempt=notify_attempt,
             queued_at=now,
             updated_at=now,
         )
@@ -628,6 +629,7 @@ def delivery_report_rollback_unsafe(*, delivery: OutgoingEmail) -> DeliveryRepor
         status=delivery.status,
         attempts=delivery.attempts,
         error=delivery.last_error,
+        bootstrap_attempt=delivery.notify_attempt,
     )
 
     async def send(client: Client) -> None:

@@ -83,6 +83,10 @@ BOUNDED_COMPENSATION_PATCH = "bounded-compensation-steps"
 # (and, each report being sent once, waited out the email timeout and counted the email failed).
 EARLY_REPORTS_PATCH = "keep-early-delivery-reports"
 MAX_EARLY_REPORTS = 10_000  # Temporal's own default limit of signals per run
+# A retried bootstrap is a new run of the same workflow id, so an earlier attempt's email that finishes late reports
+# to it, and may name the same (still pending) invitation. Reports now carry their bootstrap attempt, and another
+# attempt's are not counted; runs before this patch counted them (a late "sent" could hide this run's failure).
+OTHER_ATTEMPT_REPORTS_PATCH = "ignore-other-attempts-reports"
 
 
 class _StepFailed(Exception):
@@ -139,6 +143,7 @@ class OrganizationBootstrapWorkflow:
         self._expected_invitations: set[str] = set()
         self._invitations_listed = False
         self._early_reports: list[DeliveryReport] | None = None  # None until the first one, then per the patch
+        self._ignores_other_attempts: bool | None = None  # decided (by the patch) at the first such report
         self._reports: dict[str, DeliveryReport] = {}
         self._failed_reports: set[str] = set()  # kept as reports come, so a signal costs O(1), not O(invitees)
         self._results_final = False
@@ -170,6 +175,11 @@ class OrganizationBootstrapWorkflow:
         # A report after the final count (the wait timed out) changes nothing: that count is what was recorded.
         if report.invitation_id not in self._expected_invitations or self._results_final:
             return
+        if report.bootstrap_attempt not in (0, self._params.attempt):
+            if self._ignores_other_attempts is None:
+                self._ignores_other_attempts = workflow.patched(OTHER_ATTEMPT_REPORTS_PATCH)
+            if self._ignores_other_attempts:
+                return
         previous = self._reports.get(report.invitation_id)
         if previous is None or (previous.status != DeliveryStatus.SENT and report.status == DeliveryStatus.SENT):
             self._reports[report.invitation_id] = report

@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from eventstore.models import Event
 from eventstore.services import APPEND_LOCK_KEY
-from invitations.models import Invitation, InvitationStatus
+from invitations.models import Invitation, InvitationDelivery, InvitationStatus
 from invitations.payloads import DELIVERY_SIGNAL, DeliveryReport
 from invitations.services import INVITATION_NAMESPACE, email_key
 from organizations import services
@@ -107,7 +107,7 @@ def test_a_bootstrap_creates_configures_verifies_invites_and_activates(
         request = start_bootstrap()
         result = outcome(request.organization_id)
         state = state_of(request.organization_id)
-        keep_history(request.organization_id, "happy_path")
+        history = keep_history(request.organization_id, "happy_path")
 
     org = Organization.objects.get(pk=request.organization_id)
     assert org.status == OrganizationStatus.ACTIVE
@@ -116,6 +116,12 @@ def test_a_bootstrap_creates_configures_verifies_invites_and_activates(
     assert result.domain == f"{request.subdomain}.{settings.DNS_BASE_DOMAIN}" == org.domain
     assert result.invitations.total == 1 and result.invitations.sent == 1 and result.invitations.failed == 0
     assert org_events(request.organization_id) == HAPPY_EVENTS
+    (report,) = [
+        json.loads(event.workflow_execution_signaled_event_attributes.input.payloads[0].data)
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
+    assert report["status"] == "sent" and report["bootstrap_attempt"] == 1
     record = LocalDnsRecord.objects.get(name=org.domain)
     assert record.record_type == "CNAME" and record.content == settings.DNS_TARGET
     assert state.status == "active"
@@ -382,6 +388,37 @@ def test_a_delivery_report_that_comes_before_the_invitations_are_listed_still_co
     assert Invitation.objects.filter(pk=invitation_id, organization_id=request.organization_id).exists()
     assert (result.invitations.sent, result.invitations.failed, result.invitations.total) == (1, 0, 1)
     assert Organization.objects.get(pk=request.organization_id).status == OrganizationStatus.ACTIVE
+
+
+def test_a_delivery_report_from_another_bootstrap_attempt_does_not_count(
+    settings, local_dns, temporal_worker, mail_pipeline, keep_history
+):
+    """A retried bootstrap is a new run of the same workflow id, so an earlier attempt's email that finishes late
+    reports to it, and may name the same still-pending invitation. A "sent" from another attempt must not stand in
+    for this attempt's own email, which here keeps failing."""
+    settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 600
+    settings.BOOTSTRAP_EMAIL_RESULTS_TIMEOUT = 3
+    mail_pipeline.fail_next = 10_000
+    with temporal_worker():
+        request = start_bootstrap()
+        workflow_id = bootstrap_workflow_id(str(request.organization_id))
+        wait_for(
+            lambda: state_of(request.organization_id).current_step == "wait_for_dns_propagation", message="the wait"
+        )
+        key = f"{workflow_id}/1/generate_invitations/{email_key('ada.admin@example.test')}"
+        invitation_id = str(uuid.uuid5(INVITATION_NAMESPACE, key))
+        stale = DeliveryReport(invitation_id, "sent", bootstrap_attempt=2)
+        signal_workflow_rollback_unsafe(workflow_id, DELIVERY_SIGNAL, stale)
+        services.organization_dns_recheck(organization_id=request.organization_id)
+        result = outcome(request.organization_id, timeout=60)
+        keep_history(request.organization_id, "report_from_another_attempt")
+
+    assert InvitationDelivery.objects.get(invitation_id=invitation_id).notify_attempt == 1
+    assert (result.invitations.sent, result.invitations.failed, result.invitations.failed_invitation_ids) == (
+        0,
+        1,
+        [invitation_id],
+    )
 
 
 def test_a_failed_bootstrap_can_be_retried_as_a_new_run(

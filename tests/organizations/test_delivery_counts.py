@@ -58,3 +58,19 @@ def test_reports_that_come_before_the_invitations_are_listed_count_once_they_are
     assert (counts.sent, counts.failed, counts.pending, counts.failed_invitation_ids) == (1, 0, 1, [])
     bootstrap.invitation_delivery(DeliveryReport("i2", "sent"))
     assert bootstrap._state.invitations.sent == 2 and bootstrap._state.invitations.pending == 0
+
+
+def test_a_report_from_another_bootstrap_attempt_does_not_count():
+    """A retried bootstrap is a new run of the same workflow: an earlier attempt's email that finishes late reports to
+    it, possibly for the same pending invitation. Its "sent" must not stand in for this attempt's own email."""
+    bootstrap = OrganizationBootstrapWorkflow(
+        BootstrapInput("org", "Harbor", "provider", "harbor", [Invitee("a@example.org")], attempt=2)
+    )
+    bootstrap._ignores_other_attempts = True  # what workflow.patched(OTHER_ATTEMPT_REPORTS_PATCH) gives a new run
+    bootstrap._list_invitations(["i1", "i2", "i3"])
+    bootstrap.invitation_delivery(DeliveryReport("i1", "sent", bootstrap_attempt=1))
+    bootstrap.invitation_delivery(DeliveryReport("i2", "sent", bootstrap_attempt=2))
+    bootstrap.invitation_delivery(DeliveryReport("i3", "sent"))  # sent before reports carried the attempt
+    counts = bootstrap._state.invitations
+    assert (counts.sent, counts.pending) == (2, 1)
+    assert set(bootstrap._reports) == {"i2", "i3"}

@@ -110,3 +110,22 @@ def test_the_early_report_history_takes_the_patched_path():
     replay(OrganizationBootstrapWorkflow, path)
     with pytest.raises(NondeterminismError):
         replay(DropsEarlyReports, path)
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class CountsOtherAttemptsReports(OrganizationBootstrapWorkflow):
+    """The code before patch ignore-other-attempts-reports: a report from another bootstrap attempt counts."""
+
+    @workflow.run
+    async def run(self, params: BootstrapInput) -> BootstrapResult:
+        self._ignores_other_attempts = False
+        return await super().run(params)
+
+
+def test_the_other_attempt_history_takes_the_patched_path():
+    """In v6_report_from_another_attempt the run waited for its own email and ignored another attempt's "sent"; code
+    that counts that report does not wait, which the history did."""
+    path = Path(__file__).parent / "histories" / "v6_report_from_another_attempt.json"
+    replay(OrganizationBootstrapWorkflow, path)
+    with pytest.raises(NondeterminismError):
+        replay(CountsOtherAttemptsReports, path)

@@ -11,8 +11,8 @@ from datetime import datetime
 from django.db import connections
 
 from eventstore.catalogue import EventType
-from eventstore.events import RecordedEvent
-from eventstore.projections import Projection, register, rows_insert, rows_update
+from eventstore.events import PendingEvent, RecordedEvent
+from eventstore.projections import AppendStatement, Projection, register, rows_insert, rows_update
 
 from .models import EmailStatus, Invitation, InvitationStatus, InvitationToken, Membership
 
@@ -27,7 +27,8 @@ def membership_id(organization_id: str, user_id: int) -> uuid.UUID:
     return uuid.uuid5(MEMBERSHIP_NAMESPACE, f"{organization_id}:{user_id}")
 
 
-def _created(event: RecordedEvent) -> Invitation:
+def _created(event: PendingEvent, version: int | None = None) -> Invitation:
+    """The new row; a pending event has no stream version yet, so its caller gives one (or the statement does)."""
     data = event.data
     return Invitation(
         id=event.stream_id,
@@ -44,7 +45,7 @@ def _created(event: RecordedEvent) -> Invitation:
         bootstrap_workflow_id=data.get("bootstrap_workflow_id", ""),
         created_at=event.created_at,
         updated_at=event.created_at,
-        version=event.stream_version,
+        version=event.stream_version if version is None else version,
     )
 
 
@@ -219,6 +220,35 @@ class InvitationProjection(Projection):
             manager.bulk_create(new.values())
         if new_tokens:
             InvitationToken.objects.using(using).bulk_create(new_tokens)
+
+    def append_statement(self, events: Sequence[PendingEvent], *, using: str) -> AppendStatement | None:
+        # Only the bootstrap's hot path, a new invitation appended on its own outside a transaction: the row as
+        # apply() would create it, in the append's own statement instead of an ORM insert in a second transaction.
+        if len(events) != 1 or events[0].event_type != EventType.INVITATION_CREATED:
+            return None
+        connection = connections[using]
+        row = _created(events[0], version=0)  # the statement takes the version from `appended`
+        params = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in _CREATED_FIELDS]
+        return AppendStatement(_created_sql(connection), params)
+
+
+# Every column of a new invitation but its version, in the order of the statement's placeholders.
+_CREATED_FIELDS = [f for f in Invitation._meta.concrete_fields if f.attname != "version"]
+_CREATED_SQL: dict[str, str] = {}
+
+
+def _created_sql(connection) -> str:
+    if (sql := _CREATED_SQL.get(connection.vendor)) is None:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(f.column) for f in _CREATED_FIELDS)
+        values = ", ".join(["%s"] * len(_CREATED_FIELDS))
+        version = quote(Invitation._meta.get_field("version").column)
+        sql = _CREATED_SQL.setdefault(
+            connection.vendor,
+            f"INSERT INTO {quote(Invitation._meta.db_table)} ({columns}, {version}) "  # noqa: S608  names only
+            f"SELECT {values}, a.stream_version FROM appended a RETURNING 1",
+        )
+    return sql
 
 
 @register

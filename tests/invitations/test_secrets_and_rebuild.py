@@ -7,7 +7,9 @@ import pytest
 from celery.signals import before_task_publish
 from django.apps import apps
 from django.contrib.sessions.models import Session
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from eventstore.events import EventMetadata
 from eventstore.services import projections_rebuild
@@ -118,6 +120,28 @@ def test_rebuilding_the_projections_reproduces_the_tables(organization, users_wo
     replayed = projections_rebuild(names=["invitations", "memberships"], batch_size=4)
     assert replayed >= 15
     assert snapshot() == live
+
+
+def test_a_new_invitation_is_written_by_its_append_statement_as_a_rebuild_writes_it(organization):
+    """Outside a transaction, a new invitation's row travels in its event's append statement (no ORM insert after
+    it); every column must equal what the projection's apply() writes when it replays the event."""
+    with CaptureQueriesContext(connection) as queries:
+        (invitation_id,) = services.invitations_generate(
+            organization_id=organization,
+            invitees=[Invitee("Dana@Example.org", "Dana", "Diaz", role="organization_admin")],
+            key_prefix="rebuild-test/1/generate_invitations",
+            metadata=EventMetadata(correlation_id=organization),
+            invited_by_id=None,
+            bootstrap_workflow_id="org-bootstrap-test",
+        )
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert not [sql for sql in statements if sql.startswith('INSERT INTO "invitations_invitation"')]
+    invitation = Invitation.objects.get(pk=invitation_id)
+    assert (invitation.version, invitation.status, invitation.email_canonical) == (1, "pending", "dana@example.org")
+    assert invitation.bootstrap_workflow_id == "org-bootstrap-test" and invitation.last_name == "Diaz"
+    live = list(Invitation.objects.filter(pk=invitation_id).values_list())
+    projections_rebuild(names=["invitations"])
+    assert list(Invitation.objects.filter(pk=invitation_id).values_list()) == live
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 3, 1000])

@@ -87,6 +87,10 @@ MAX_EARLY_REPORTS = 10_000  # Temporal's own default limit of signals per run
 # to it, and may name the same (still pending) invitation. Reports now carry their bootstrap attempt, and another
 # attempt's are not counted; runs before this patch counted them (a late "sent" could hide this run's failure).
 OTHER_ATTEMPT_REPORTS_PATCH = "ignore-other-attempts-reports"
+# Compensation runs to its end even if support cancels meanwhile (the run is still running, so the admin offers
+# Cancel): interrupted, it left the DNS record or the invitations behind, or ended the run cancelled before the
+# organization was marked failed, pending for good. Runs before this patch let the cancel through.
+SHIELDED_COMPENSATION_PATCH = "compensation-outlasts-cancel"
 
 
 class _StepFailed(Exception):
@@ -204,12 +208,12 @@ class OrganizationBootstrapWorkflow:
             await self._step(Step.SEND_INVITATIONS, lambda state: self._send_invitations(state, generated))
             await self._step(Step.ACTIVATE, self._activate)
         except _Cancelled as cancelled:
-            await self._compensate(cancelled.step, "Cancelled by support.")
+            await self._compensate_to_the_end(cancelled.step, "Cancelled by support.")
             raise ApplicationError(
                 f"Bootstrap cancelled during {cancelled.step}; compensation ran.", type="BootstrapCancelled"
             ) from None
         except _StepFailed as failure:
-            await self._compensate(failure.step, failure.message)
+            await self._compensate_to_the_end(failure.step, failure.message)
             raise ApplicationError(
                 f"Bootstrap failed at {failure.step}: {failure.message}", type="BootstrapFailed", non_retryable=True
             ) from None
@@ -364,6 +368,17 @@ class OrganizationBootstrapWorkflow:
         )
 
     # --- Compensation -----------------------------------------------------------------------------------
+
+    async def _compensate_to_the_end(self, failed_step: str, message: str) -> None:
+        if not workflow.patched(SHIELDED_COMPENSATION_PATCH):
+            await self._compensate(failed_step, message)
+            return
+        compensation = asyncio.ensure_future(self._compensate(failed_step, message))
+        while not compensation.done():
+            # A cancel asks for what is running already: it reaches this await only, never the compensation.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(compensation)
+        compensation.result()
 
     async def _compensate(self, failed_step: str, message: str) -> None:
         self._state.status = "compensating"

@@ -30,7 +30,7 @@ def mail_pipeline(smtp, celery_worker):
 HISTORIES = Path(__file__).parent / "histories"
 # Bump when the workflow's commands change behind a new workflow.patched() id; older files stay and keep
 # being replayed.
-HISTORY_GENERATION = "v6"
+HISTORY_GENERATION = "v7"
 
 
 @pytest.fixture

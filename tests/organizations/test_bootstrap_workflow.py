@@ -622,6 +622,54 @@ def test_a_compensation_step_that_keeps_failing_does_not_hold_back_the_others(
     assert org.status == OrganizationStatus.FAILED and org.failed_step == "configure_dns"
 
 
+@pytest.mark.slow
+def test_a_cancel_during_compensation_does_not_cut_it_short(
+    settings, monkeypatch, temporal_worker, cloudflare, keep_history
+):
+    """While a failed bootstrap compensates it is still running, so the admin offers Cancel. A cancel then must not
+    interrupt the DNS removal under way (leaving the record behind) or end the run before the organization is
+    marked failed (leaving it pending, its subdomain taken, and neither retry nor cancel possible)."""
+    import threading
+
+    from organizations.dns.base import DnsTransientError
+
+    settings.BOOTSTRAP_COMPENSATION_STEP_TIMEOUT = 600.0
+    for _ in range(settings.BOOTSTRAP_DNS_CONFIGURE_MAX_ATTEMPTS):
+        cloudflare.fail_next(503, 10000, "Service temporarily unavailable", method="POST")
+    remove, provider_back, removals = services.organization_dns_remove, threading.Event(), []
+
+    def provider_down_until_back(**kwargs):
+        removals.append(1)
+        if not provider_back.is_set():
+            raise DnsTransientError("Cloudflare answered 503 Service temporarily unavailable")
+        return remove(**kwargs)
+
+    monkeypatch.setattr(services, "organization_dns_remove", provider_down_until_back)
+    with temporal_worker():
+        request = start_bootstrap()
+        wait_for(lambda: len(removals) >= 2, timeout=60, message="the DNS removal failing and being retried")
+        assert state_of(request.organization_id).status == "compensating"
+        services.organization_bootstrap_cancel(organization_id=request.organization_id)
+
+        def cancel_reached_the_workflow() -> bool:
+            types = history_types(request.organization_id)
+            requested = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED
+            return (
+                requested in types and EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED in types[types.index(requested) :]
+            )
+
+        wait_for(cancel_reached_the_workflow, timeout=60, message="the workflow to handle the cancel")
+        provider_back.set()
+        cause = failure_of(request.organization_id)
+        state = state_of(request.organization_id)
+        keep_history(request.organization_id, "cancel_during_compensation")
+
+    assert cause.type == "BootstrapFailed"
+    assert [(c.name, c.status) for c in state.compensation] == [("remove_dns", "done"), ("mark_failed", "done")]
+    org = Organization.objects.get(pk=request.organization_id)
+    assert org.status == OrganizationStatus.FAILED and org.failed_step == "configure_dns"
+
+
 def test_a_bug_in_workflow_code_is_retried_by_temporal_not_compensated(local_dns, temporal_worker):
     """A TypeError from a bad deploy is no reason to tear the organization down: its workflow task fails and
     is retried (until a fixed worker picks it up), and nothing is compensated."""

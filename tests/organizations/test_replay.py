@@ -37,12 +37,14 @@ SCENARIOS = {
 }
 
 
-@pytest.mark.parametrize("generation", ["v1", "v2", "v3", "v4", "v5"])
+@pytest.mark.parametrize("generation", ["v1", "v2", "v3", "v4", "v5", "v7"])
 def test_recorded_histories_cover_success_failure_cancel_and_retry(generation):
     """v1: regular activities only; v2: short steps as local activities (patch local-activities-for-short-steps);
     v3: the invitation steps as local activities for short invitee lists only (patch activity-kind-by-invitee-count);
     v4: a cancel waits for the running step's activity (patch wait-for-cancelled-steps); v5: compensation steps
-    bounded by a workflow timer (patch bounded-compensation-steps)."""
+    bounded by a workflow timer (patch bounded-compensation-steps); v6 (two scenarios only): early and other
+    attempts' delivery reports (patches keep-early-delivery-reports, ignore-other-attempts-reports); v7: compensation
+    outlasts a cancel (patch compensation-outlasts-cancel)."""
     assert {p.stem for p in HISTORIES} >= {f"{generation}_{s}" for s in SCENARIOS}
 
 
@@ -129,3 +131,22 @@ def test_the_other_attempt_history_takes_the_patched_path():
     replay(OrganizationBootstrapWorkflow, path)
     with pytest.raises(NondeterminismError):
         replay(CountsOtherAttemptsReports, path)
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class CancelCutsCompensationShort(OrganizationBootstrapWorkflow):
+    """The code before patch compensation-outlasts-cancel: a cancel interrupts the compensation under way."""
+
+    @workflow.run
+    async def run(self, params: BootstrapInput) -> BootstrapResult:
+        return await super().run(params)
+
+    async def _compensate_to_the_end(self, failed_step: str, message: str) -> None:
+        await self._compensate(failed_step, message)
+
+
+def test_the_cancel_during_compensation_history_takes_the_patched_path():
+    path = Path(__file__).parent / "histories" / "v7_cancel_during_compensation.json"
+    replay(OrganizationBootstrapWorkflow, path)
+    with pytest.raises(NondeterminismError):
+        replay(CancelCutsCompensationShort, path)

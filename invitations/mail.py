@@ -113,10 +113,24 @@ def send(delivery: OutgoingEmail, email: RenderedEmail) -> None:
         message.send(using="default")
 
 
+# Our own relay refusing us (its greeting, our login, STARTTLS, our sender address, a sending quota): something an
+# operator fixes, not a fault of the invitation, so every email in that window must not fail for good at once.
+_RELAY_REFUSALS = (
+    smtplib.SMTPConnectError,
+    smtplib.SMTPHeloError,
+    smtplib.SMTPAuthenticationError,
+    smtplib.SMTPSenderRefused,
+    smtplib.SMTPNotSupportedError,
+)
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Worth retrying: the server was unreachable or dropped us, or answered 4xx ("try again later")."""
+    """Worth retrying: the server was unreachable, dropped us, answered 4xx ("try again later"), or our relay
+    refused us. Final: the recipient or the message refused with 5xx."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return bool(exc.recipients) and all(400 <= code < 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, _RELAY_REFUSALS):
+        return True
     if isinstance(exc, smtplib.SMTPResponseException):
         return 400 <= exc.smtp_code < 500
     if isinstance(exc, smtplib.SMTPServerDisconnected):

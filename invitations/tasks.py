@@ -11,6 +11,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
 
+from eventstore.exceptions import ProjectionError
 from temporal_bridge.client import TemporalUnavailable
 
 from . import mail
@@ -33,8 +34,12 @@ def backoff(attempt: int) -> float:
 def send_invitation_email(self, delivery_id: str) -> None:
     try:
         claim = delivery_claim(delivery_id=delivery_id)
-    except DatabaseError as exc:
-        log.warning("Delivery %s: database unavailable (%s); retrying", delivery_id, type(exc).__name__)
+    except (DatabaseError, ProjectionError) as exc:
+        # The append wraps a projection's failure, which may be the database failing under it.
+        cause = exc.__cause__ if isinstance(exc, ProjectionError) else exc
+        if not isinstance(cause, DatabaseError):
+            raise
+        log.warning("Delivery %s: database unavailable (%s); retrying", delivery_id, type(cause).__name__)
         raise self.retry(countdown=backoff(self.request.retries + 1)) from None
     if claim.outcome == "gone":
         log.warning("Delivery %s does not exist; nothing to send", delivery_id)

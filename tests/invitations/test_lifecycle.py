@@ -210,6 +210,41 @@ def test_smtp_down_then_back(settings, organization, users_worker, celery_worker
     assert all(d.status == "sent" for d in InvitationDelivery.objects.all())
 
 
+def test_a_relay_refusing_our_sender_is_retried_not_final(settings, organization, users_worker, celery_worker, smtp):
+    """A 5xx to MAIL FROM (a sending quota, credentials being rotated) is our relay's refusal, not the invitee's:
+    the email is retried, where it used to fail for good on its first attempt."""
+    settings.INVITATION_EMAIL_MAX_RETRIES = 5
+    smtp.refuse_sender_next = 1
+    result = fan_out(organization, [Invitee("quota@example.org")])
+    assert result.sent == result.invitation_ids and not result.failed
+    assert smtp.refused == 1 and len(smtp.to("quota@example.org")) == 1
+    assert InvitationDelivery.objects.get(invitation_id=result.invitation_ids[0]).attempts == 2
+
+
+def test_a_database_error_while_projecting_the_claim_is_retried(
+    monkeypatch, organization, users_worker, celery_worker, smtp
+):
+    """The claim's `invitation.token_issued` append wraps a projection's failure as ProjectionError; when that failure
+    is the database's, the task retries like any database error instead of failing (and waiting for the sweep)."""
+    from django.db import OperationalError
+
+    from eventstore.catalogue import EventType
+    from invitations import projections
+
+    apply_token, failures = projections._ONE[EventType.INVITATION_TOKEN_ISSUED], []
+
+    def failing_once(event, using):
+        if not failures:
+            failures.append(event.stream_id)
+            raise OperationalError("server closed the connection unexpectedly")
+        return apply_token(event, using)
+
+    monkeypatch.setitem(projections._ONE, EventType.INVITATION_TOKEN_ISSUED, failing_once)
+    result = fan_out(organization, [Invitee("flaky-db@example.org")], results_timeout=20)
+    assert failures == result.invitation_ids
+    assert result.sent == result.invitation_ids and len(smtp.to("flaky-db@example.org")) == 1
+
+
 def test_the_final_failure_is_reported_to_the_workflow(settings, organization, users_worker, celery_worker, smtp):
     settings.INVITATION_EMAIL_MAX_RETRIES = 2
     smtp.stop()

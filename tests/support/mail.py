@@ -18,10 +18,21 @@ class SmtpSink:
     port: int
     messages: list = field(default_factory=list)
     fail_next: int = 0
+    refuse_sender_next: int = 0  # answer the next N senders (MAIL FROM) 550, as a relay over its quota does
     refused: int = 0
     _controller: Controller | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self._lock:
+            if self.refuse_sender_next > 0:
+                self.refuse_sender_next -= 1
+                self.refused += 1
+                return "550 5.4.5 Daily user sending quota exceeded"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         with self._lock:

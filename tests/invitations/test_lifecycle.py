@@ -19,6 +19,7 @@ from invitations.payloads import (
     Invitee,
     invitation_workflow_id,
 )
+from invitations.selectors import TokenState, token_check
 from temporal_bridge.client import start_workflow_rollback_unsafe, temporal
 
 from .fanout_workflow import FANOUT_WORKFLOW, FanOutInput, FanOutResult
@@ -243,6 +244,35 @@ def test_a_database_error_while_projecting_the_claim_is_retried(
     result = fan_out(organization, [Invitee("flaky-db@example.org")], results_timeout=20)
     assert failures == result.invitation_ids
     assert result.sent == result.invitation_ids and len(smtp.to("flaky-db@example.org")) == 1
+
+
+def test_a_database_error_after_the_email_went_out_retries_the_record_not_the_send(
+    monkeypatch, organization, users_worker, celery_worker, smtp
+):
+    """The relay accepted the email, then recording it failed (a database failover). Sending again would mail the
+    invitee twice and supersede the link they hold; only the record is retried, and that link stays good."""
+    from django.db import OperationalError
+
+    from invitations import tasks
+
+    mark_sent, failures = tasks.delivery_mark_sent, []
+
+    def failing_once(**kwargs):
+        if not failures:
+            failures.append(kwargs["delivery"].id)
+            raise OperationalError("server closed the connection unexpectedly")
+        return mark_sent(**kwargs)
+
+    monkeypatch.setattr(tasks, "delivery_mark_sent", failing_once)
+    result = fan_out(organization, [Invitee("failover@example.org")], results_timeout=20)
+    assert len(failures) == 1
+    assert result.sent == result.invitation_ids
+    assert len(smtp.to("failover@example.org")) == 1, "sent once"
+    delivery = InvitationDelivery.objects.get(invitation_id=result.invitation_ids[0])
+    assert (delivery.status, delivery.attempts) == ("sent", 1)
+    token = smtp.token_for("failover@example.org")
+    assert delivery.token_selector == token.split(".")[0]
+    assert token_check(token).state == TokenState.VALID
 
 
 def test_the_final_failure_is_reported_to_the_workflow(settings, organization, users_worker, celery_worker, smtp):

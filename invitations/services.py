@@ -384,6 +384,19 @@ def deliveries_requeue_stale(*, older_than: timedelta, limit: int = 1000) -> int
 UNREPORTED_HORIZON = timedelta(days=1)
 
 
+def delivery_report_postponed(*, delivery_id: str) -> bool:
+    """Temporal could not take a delivery's report now and its task will try again: touch the row, so the sweep sees
+    that chain alive instead of publishing another beside it (during a long outage they multiplied). False, and
+    the report settled unsent, once the delivery is past UNREPORTED_HORIZON: no workflow waits for it any more."""
+    now = timezone.now()
+    recent = Q(sent_at__gt=now - UNREPORTED_HORIZON) | Q(failed_at__gt=now - UNREPORTED_HORIZON)
+    if InvitationDelivery.objects.filter(recent, pk=delivery_id).update(updated_at=now):
+        return True
+    _delivery_set(delivery_id, reported_at=now)
+    log.error("Delivery %s: still not reported after %s; given up", delivery_id, UNREPORTED_HORIZON)
+    return False
+
+
 def deliveries_enqueue_on_commit(delivery_ids: Sequence[uuid.UUID | str]) -> None:
     ids = list(delivery_ids)
     transaction.on_commit(lambda: deliveries_enqueue_rollback_unsafe(ids))

@@ -17,7 +17,13 @@ from temporal_bridge.client import TemporalUnavailable
 from . import mail
 from .models import DeliveryStatus
 from .selectors import OutgoingEmail, outgoing_email
-from .services import delivery_claim, delivery_mark_sent, delivery_mark_unsent, delivery_report_rollback_unsafe
+from .services import (
+    delivery_claim,
+    delivery_mark_sent,
+    delivery_mark_unsent,
+    delivery_report_postponed,
+    delivery_report_rollback_unsafe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +73,9 @@ def send_invitation_email(self, delivery_id: str, sent: dict | None = None) -> N
     try:
         delivery_report_rollback_unsafe(delivery=delivery)
     except TemporalUnavailable as exc:
-        log.warning("Delivery %s: could not report to Temporal (%s); retrying", delivery_id, exc)
-        raise self.retry(countdown=backoff(self.request.retries + 1)) from None
+        if delivery_report_postponed(delivery_id=delivery_id):
+            log.warning("Delivery %s: could not report to Temporal (%s); retrying", delivery_id, exc)
+            raise self.retry(countdown=backoff(self.request.retries + 1)) from None
 
 
 def _send(task, delivery: OutgoingEmail, token) -> OutgoingEmail:

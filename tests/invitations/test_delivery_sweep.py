@@ -141,3 +141,27 @@ def test_a_worker_start_keeps_an_operators_pause(settings, temporal_env):
 
     state = temporal.run(pause_then_restart).schedule.state
     assert (state.paused, state.note) == (True, "mail incident")
+
+
+def test_a_report_retried_through_an_outage_keeps_the_sweep_off_and_ends_at_the_horizon(organization, monkeypatch):
+    """While Temporal is down, each report's task retries on its own; the sweep must not publish another chain
+    beside it every time it runs, and after a day no workflow waits for the report any more."""
+    invitation_id = invite(organization, "outage@example.org")
+    recent = timezone.now() - datetime.timedelta(minutes=50)
+    live = delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=50, sent_at=recent, notify_workflow_id="wf")
+    old = timezone.now() - datetime.timedelta(days=2)
+    ancient = delivery(
+        invitation_id, status=DeliveryStatus.FAILED, age_minutes=60, failed_at=old, notify_workflow_id="wf"
+    )
+    published: list[str] = []
+    monkeypatch.setattr(services, "deliveries_enqueue_rollback_unsafe", lambda ids: published.extend(map(str, ids)))
+
+    assert services.delivery_report_postponed(delivery_id=str(live.pk)) is True
+    assert services.deliveries_requeue_stale(older_than=datetime.timedelta(minutes=15)) == 0, "its own chain is alive"
+    live.refresh_from_db()
+    assert live.reported_at is None and live.updated_at > recent
+
+    assert services.delivery_report_postponed(delivery_id=str(ancient.pk)) is False
+    ancient.refresh_from_db()
+    assert ancient.reported_at is not None, "settled: no workflow waits a day for it"
+    assert published == []

@@ -209,6 +209,10 @@ def _start_on_commit(request: OnboardingRequest, params: BootstrapInput) -> str:
                 f"A bootstrap of {params.name} is already running (workflow {workflow_id})."
             ) from exc
         except TemporalUnavailable as exc:
+            if _started_anyway(workflow_id, params.attempt):
+                # The answer was lost, not the start (a timeout after the server took it): the run is going.
+                log.warning("Start of %s timed out, but its run is there; keeping it", workflow_id)
+                return
             unmark()
             raise TemporalUnavailable(f"{exc} The request for {params.name} is saved; start it again later.") from exc
         except RPCError as exc:  # refused (rate limited, namespace busy...): no run exists, so nothing started
@@ -223,6 +227,19 @@ def _start_on_commit(request: OnboardingRequest, params: BootstrapInput) -> str:
 
     transaction.on_commit(start)
     return workflow_id
+
+
+def _started_anyway(workflow_id: str, attempt: int) -> bool:
+    """Whether a start whose answer never came did start this attempt's run (best effort: False if Temporal cannot
+    say either, and the request is then left startable as before)."""
+    try:
+        description = describe_workflow(workflow_id)
+    except (TemporalUnavailable, RPCError):
+        return False
+    if attempt == 1:
+        return True  # the first run of this id
+    # A retry's run is the newest one and running; the previous attempt's has ended (retry needs that).
+    return description.status == WorkflowExecutionStatus.RUNNING
 
 
 def organization_bootstrap_start(*, request: OnboardingRequest, started_by=None) -> BootstrapStarted:
@@ -241,6 +258,7 @@ def organization_bootstrap_start(*, request: OnboardingRequest, started_by=None)
             subdomain=request.subdomain,
             parent_id=request.parent_id,
             invitees=invitees,
+            exclude_id=request.organization_id,  # its own organization, if an earlier start got that far
         )
         request.bootstrap_started_at, request.bootstrap_attempts = timezone.now(), 1
         request.save(update_fields=["bootstrap_started_at", "bootstrap_attempts"])

@@ -13,7 +13,7 @@ from temporalio.client import WorkflowExecutionStatus
 from organizations import services
 from organizations.models import OnboardingRequest, Organization
 from organizations.payloads import bootstrap_workflow_id
-from temporal_bridge.client import describe_workflow
+from temporal_bridge.client import TemporalUnavailable, describe_workflow, temporal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 API = "/api/admin/organizations/bootstrap"
@@ -139,6 +139,25 @@ def test_a_start_that_temporal_refuses_leaves_the_request_startable(support, mon
     assert "RESOURCE_EXHAUSTED" in response.json()["detail"]
     request = OnboardingRequest.objects.get()
     assert (request.bootstrap_started_at, request.bootstrap_attempts) == (None, 0)
+
+
+def test_a_start_whose_answer_times_out_after_temporal_took_it_stays_started(support, temporal_env, monkeypatch):
+    """The server started the run but its answer never came (a timeout): undoing the request's mark would show a
+    running bootstrap as not started, editable and deletable, and a second start would be refused confusingly."""
+    start = services.start_workflow_rollback_unsafe
+
+    def started_but_answer_lost(*args, **kwargs):
+        start(*args, **kwargs)
+        raise TemporalUnavailable("Temporal did not answer in time")
+
+    monkeypatch.setattr(services, "start_workflow_rollback_unsafe", started_but_answer_lost)
+    response = support.post(API, payload(), content_type="application/json")
+    assert response.status_code == 202
+    request = OnboardingRequest.objects.get()
+    assert request.bootstrap_started_at is not None and request.bootstrap_attempts == 1
+    workflow_id = bootstrap_workflow_id(str(request.organization_id))
+    assert describe_workflow(workflow_id).status == WorkflowExecutionStatus.RUNNING
+    temporal.run(lambda client: client.get_workflow_handle(workflow_id).terminate("test over"))
 
 
 def test_api_answers_409_while_a_bootstrap_holds_the_subdomain(support, temporal_env, local_dns, temporal_worker):

@@ -362,15 +362,13 @@ def test_support_can_ask_for_an_immediate_dns_check(settings, local_dns, tempora
     assert Organization.objects.get(pk=request.organization_id).status == OrganizationStatus.ACTIVE
 
 
-def test_a_delivery_report_that_comes_before_the_invitations_are_listed_still_counts(
-    settings, local_dns, temporal_worker, mail_pipeline, keep_history
-):
-    """When a workflow task times out while the invitation steps run (an overloaded worker), the next attempt
-    replays the report's signal before those steps' results. Each delivery is reported once, so a report dropped
-    there left the bootstrap waiting out the email timeout and counted a delivered email as failed."""
+def report_during_the_wait(settings, temporal_worker, mail_pipeline, keep_history, history: str, **report) -> tuple:
+    """Bootstrap one invitee whose real email keeps failing; during the propagation wait, before the run has listed
+    its invitations, signal a "sent" report for that invitation (with `report`'s extra fields). Returns the request,
+    the invitation id and the run's result."""
     settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 600
-    settings.BOOTSTRAP_EMAIL_RESULTS_TIMEOUT = 5
-    mail_pipeline.fail_next = 10_000  # the real email keeps failing: only the early report can count as sent
+    settings.BOOTSTRAP_EMAIL_RESULTS_TIMEOUT = 4
+    mail_pipeline.fail_next = 10_000
     with temporal_worker():
         request = start_bootstrap()
         workflow_id = bootstrap_workflow_id(str(request.organization_id))
@@ -380,11 +378,22 @@ def test_a_delivery_report_that_comes_before_the_invitations_are_listed_still_co
         # Invitation ids are derived from the workflow id, the attempt and the address, so they are known already.
         key = f"{workflow_id}/1/generate_invitations/{email_key('ada.admin@example.test')}"
         invitation_id = str(uuid.uuid5(INVITATION_NAMESPACE, key))
-        signal_workflow_rollback_unsafe(workflow_id, DELIVERY_SIGNAL, DeliveryReport(invitation_id, "sent"))
+        signal_workflow_rollback_unsafe(workflow_id, DELIVERY_SIGNAL, DeliveryReport(invitation_id, "sent", **report))
         services.organization_dns_recheck(organization_id=request.organization_id)
         result = outcome(request.organization_id, timeout=60)
-        keep_history(request.organization_id, "early_delivery_report")
+        keep_history(request.organization_id, history)
+    return request, invitation_id, result
 
+
+def test_a_delivery_report_that_comes_before_the_invitations_are_listed_still_counts(
+    settings, local_dns, temporal_worker, mail_pipeline, keep_history
+):
+    """When a workflow task times out while the invitation steps run (an overloaded worker), the next attempt
+    replays the report's signal before those steps' results. Each delivery is reported once, so a report dropped
+    there left the bootstrap waiting out the email timeout and counted a delivered email as failed."""
+    request, invitation_id, result = report_during_the_wait(
+        settings, temporal_worker, mail_pipeline, keep_history, "early_delivery_report"
+    )
     assert Invitation.objects.filter(pk=invitation_id, organization_id=request.organization_id).exists()
     assert (result.invitations.sent, result.invitations.failed, result.invitations.total) == (1, 0, 1)
     assert Organization.objects.get(pk=request.organization_id).status == OrganizationStatus.ACTIVE
@@ -396,23 +405,9 @@ def test_a_delivery_report_from_another_bootstrap_attempt_does_not_count(
     """A retried bootstrap is a new run of the same workflow id, so an earlier attempt's email that finishes late
     reports to it, and may name the same still-pending invitation. A "sent" from another attempt must not stand in
     for this attempt's own email, which here keeps failing."""
-    settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 600
-    settings.BOOTSTRAP_EMAIL_RESULTS_TIMEOUT = 3
-    mail_pipeline.fail_next = 10_000
-    with temporal_worker():
-        request = start_bootstrap()
-        workflow_id = bootstrap_workflow_id(str(request.organization_id))
-        wait_for(
-            lambda: state_of(request.organization_id).current_step == "wait_for_dns_propagation", message="the wait"
-        )
-        key = f"{workflow_id}/1/generate_invitations/{email_key('ada.admin@example.test')}"
-        invitation_id = str(uuid.uuid5(INVITATION_NAMESPACE, key))
-        stale = DeliveryReport(invitation_id, "sent", bootstrap_attempt=2)
-        signal_workflow_rollback_unsafe(workflow_id, DELIVERY_SIGNAL, stale)
-        services.organization_dns_recheck(organization_id=request.organization_id)
-        result = outcome(request.organization_id, timeout=60)
-        keep_history(request.organization_id, "report_from_another_attempt")
-
+    _, invitation_id, result = report_during_the_wait(
+        settings, temporal_worker, mail_pipeline, keep_history, "report_from_another_attempt", bootstrap_attempt=2
+    )
     assert InvitationDelivery.objects.get(invitation_id=invitation_id).notify_attempt == 1
     assert (result.invitations.sent, result.invitations.failed, result.invitations.failed_invitation_ids) == (
         0,

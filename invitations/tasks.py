@@ -48,27 +48,14 @@ def send_invitation_email(self, delivery_id: str, sent: dict | None = None) -> N
     """Claim, send, record, report. `sent` (selector and claim count) is given by a retry after the email went out
     but recording it failed: that retry only records it, and never sends again."""
     try:
-        if sent is not None:
-            delivery = _record_sent(delivery_id, sent)
-            if delivery is None:
-                return
-        else:
-            claim = delivery_claim(delivery_id=delivery_id)
+        delivery = _record_sent(delivery_id, sent) if sent is not None else _claim_and_send(self, delivery_id)
     except (DatabaseError, ProjectionError) as exc:
         if (cause := _database_failure(exc)) is None:
             raise
         log.warning("Delivery %s: database unavailable (%s); retrying", delivery_id, type(cause).__name__)
         raise self.retry(countdown=backoff(self.request.retries + 1)) from None
-    if sent is None:
-        if claim.outcome == "gone":
-            log.warning("Delivery %s does not exist; nothing to send", delivery_id)
-            return
-        if claim.outcome == "busy":
-            # Another copy of this task is sending it now: look again when its lease ends (or sooner).
-            raise self.retry(countdown=min(claim.retry_in, 5.0))
-        delivery = claim.delivery
-        if claim.outcome == "send":
-            delivery = _send(self, delivery, claim.token)
+    if delivery is None:
+        return
     # Only now, with the delivery row committed, does the workflow hear of it.
     try:
         delivery_report_rollback_unsafe(delivery=delivery)
@@ -76,6 +63,19 @@ def send_invitation_email(self, delivery_id: str, sent: dict | None = None) -> N
         if delivery_report_postponed(delivery_id=delivery_id):
             log.warning("Delivery %s: could not report to Temporal (%s); retrying", delivery_id, exc)
             raise self.retry(countdown=backoff(self.request.retries + 1)) from None
+
+
+def _claim_and_send(task, delivery_id: str) -> OutgoingEmail | None:
+    claim = delivery_claim(delivery_id=delivery_id)
+    if claim.outcome == "gone":
+        log.warning("Delivery %s does not exist; nothing to send", delivery_id)
+        return None
+    if claim.outcome == "busy":
+        # Another copy of this task is sending it now: look again when its lease ends (or sooner).
+        raise task.retry(countdown=min(claim.retry_in, 5.0))
+    if claim.outcome == "send":
+        return _send(task, claim.delivery, claim.token)
+    return claim.delivery
 
 
 def _send(task, delivery: OutgoingEmail, token) -> OutgoingEmail:

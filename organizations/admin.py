@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
+from temporalio.service import RPCError
 
 from eventstore.admin import ReadOnlyModelAdmin
 from invitations.models import Invitation, Membership
@@ -127,6 +128,12 @@ class OrganizationAdmin(ReadOnlyModelAdmin):
             action()
         except (services.BootstrapDisabled, services.BootstrapConflict, ValidationError, TemporalUnavailable) as exc:
             self.message_user(request, f"{onboarding.name}: {_message(exc)}", messages.ERROR)
+        except RPCError as exc:  # Temporal refused the cancel or signal (rate limited, busy...): nothing was done
+            self.message_user(
+                request,
+                f"{onboarding.name}: Temporal refused ({exc.status.name}: {exc.message}); nothing was done. Try again.",
+                messages.ERROR,
+            )
         else:
             organization = Organization.objects.filter(pk=organization_id).first()
             self.log_change(request, organization or onboarding, log_message)
@@ -203,6 +210,14 @@ class OnboardingRequestAdmin(admin.ModelAdmin):
         if obj is not None and obj.bootstrap_started_at is not None:
             return ["name", "type", "subdomain", "parent", *self.readonly_fields]
         return self.readonly_fields
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None and request.method == "POST":
+            # Read again under a row lock held to the end of the save (changeform_view is atomic): a bootstrap
+            # started meanwhile waits for it, instead of having its start overwritten by the stale form.
+            obj = type(obj).objects.select_for_update().get(pk=obj.pk)
+        return obj
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -53,10 +53,17 @@ class BootstrapStatus:
         return self.workflow_status == "RUNNING"
 
     @property
+    def ended_unmarked(self) -> bool:
+        """The run is over but the organization was not marked failed: it failed before creating it, or
+        Temporal ended the run (terminated, timed out) before it could compensate."""
+        unmarked = self.organization is None or self.organization.status == "pending"
+        return unmarked and self.workflow_status in ("FAILED", "CANCELED", "TERMINATED", "TIMED_OUT")
+
+    @property
     def can_retry(self) -> bool:
-        if self.organization is None:  # the first step failed before anything was created
-            return self.workflow_status in ("FAILED", "CANCELED", "TERMINATED", "TIMED_OUT")
-        return not self.running and self.organization.status == "failed"
+        if self.ended_unmarked:
+            return True
+        return self.organization is not None and not self.running and self.organization.status == "failed"
 
     @property
     def can_cancel(self) -> bool:

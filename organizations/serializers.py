@@ -77,3 +77,10 @@ class BootstrapStatusSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class NotStartedSerializer(ErrorSerializer):
+    """Temporal could not take the start: the request is kept, and POST to status_url starts it later."""
+
+    organization_id = serializers.UUIDField()
+    status_url = serializers.URLField()

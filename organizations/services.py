@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
@@ -76,7 +77,8 @@ UNSUCCESSFUL_ENDS = frozenset(
 
 
 class BootstrapDisabled(RuntimeError):
-    """ENABLE_ORG_BOOTSTRAP is off: no new bootstraps, retries or DNS re-checks are started."""
+    """ENABLE_ORG_BOOTSTRAP is off: no new bootstraps or retries are started. Running ones go on, and support
+    can still cancel them or ask for a DNS re-check."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -91,6 +93,14 @@ class BootstrapConflict(RuntimeError):
 
 class OrganizationAlreadyActive(RuntimeError):
     pass
+
+
+class BootstrapNotStarted(TemporalUnavailable):
+    """Temporal could not take the start: the request is kept, unmarked, and can be started again."""
+
+    def __init__(self, message: str, organization_id: uuid.UUID) -> None:
+        super().__init__(message)
+        self.organization_id = organization_id
 
 
 @dataclass(frozen=True)
@@ -144,9 +154,9 @@ def onboarding_request_validate(
     if parent_id:
         parent = Organization.objects.filter(pk=parent_id).first()
         if parent is None:
-            errors["parent"] = ["No organization has this id."]
+            errors["parent_id"] = ["No organization has this id."]
         elif parent.status in (OrganizationStatus.FAILED, OrganizationStatus.DEACTIVATED):
-            errors["parent"] = [f"The parent organization is {parent.status}."]
+            errors["parent_id"] = [f"The parent organization is {parent.status}."]
     cleaned["parent_id"] = str(parent_id) if parent_id else None
     try:
         cleaned["invitees"] = validate_invitees(invitees)
@@ -205,6 +215,8 @@ def _start_on_commit(request: OnboardingRequest, params: BootstrapInput) -> str:
         try:
             start_workflow_rollback_unsafe(WORKFLOW_TYPE, params, id=workflow_id, queue=BOOTSTRAP_QUEUE)
         except WorkflowAlreadyStartedError as exc:
+            if not first:
+                unmark()  # the earlier run is still going: this retry never was an attempt
             raise BootstrapConflict(
                 f"A bootstrap of {params.name} is already running (workflow {workflow_id})."
             ) from exc
@@ -214,12 +226,15 @@ def _start_on_commit(request: OnboardingRequest, params: BootstrapInput) -> str:
                 log.warning("Start of %s timed out, but its run is there; keeping it", workflow_id)
                 return
             unmark()
-            raise TemporalUnavailable(f"{exc} The request for {params.name} is saved; start it again later.") from exc
+            raise BootstrapNotStarted(
+                f"{exc} The request for {params.name} is saved; start it again later.", request.organization_id
+            ) from exc
         except RPCError as exc:  # refused (rate limited, namespace busy...): no run exists, so nothing started
             unmark()
-            raise TemporalUnavailable(
+            raise BootstrapNotStarted(
                 f"Temporal refused to start the bootstrap ({exc.status.name}: {exc.message}). "
-                f"The request for {params.name} is saved; start it again later."
+                f"The request for {params.name} is saved; start it again later.",
+                request.organization_id,
             ) from exc
         except Exception:
             unmark()
@@ -270,16 +285,17 @@ def organization_bootstrap_start(*, request: OnboardingRequest, started_by=None)
 
 
 def organization_bootstrap_retry(*, organization_id, started_by=None) -> BootstrapStarted:
-    """Start a new run for a failed bootstrap: same organization, same workflow id, next attempt."""
+    """Start a new run for a failed bootstrap: same organization, same workflow id, next attempt.
+
+    Failed means the organization is marked failed, or its run ended unsuccessfully without marking it:
+    terminated or timed out in Temporal (no compensation ran), or failed before the organization existed.
+    """
     _ensure_enabled()
     with transaction.atomic():
         request = OnboardingRequest.objects.select_for_update().get(organization_id=organization_id)
         organization = Organization.objects.filter(pk=organization_id).first()
-        if organization is None:
-            # The first step itself failed (say, the subdomain was taken a moment earlier): nothing was
-            # created, and the run's own status tells whether it is over.
-            if request.bootstrap_started_at is None or not _run_ended_unsuccessfully(organization_id):
-                raise BootstrapConflict("Only a failed bootstrap can be retried; this one has not failed.")
+        if organization is None or organization.status == OrganizationStatus.PENDING:
+            _check_run_over(request)
         elif organization.status != OrganizationStatus.FAILED:
             raise BootstrapConflict(
                 f"Only a failed bootstrap can be retried; this organization is {organization.status}."
@@ -293,12 +309,30 @@ def organization_bootstrap_retry(*, organization_id, started_by=None) -> Bootstr
     return BootstrapStarted(request.organization_id, workflow_id, request.bootstrap_attempts)
 
 
-def _run_ended_unsuccessfully(organization_id) -> bool:
+def _check_run_over(request: OnboardingRequest) -> None:
+    """Refuse the retry of a bootstrap whose organization was not marked failed, unless its run is over for good.
+
+    A run ended by Temporal (terminated, timed out) stops at once, but a step it had under way on a worker goes
+    on to its end: until the activity timeout has passed since the run closed, a new run could meet that step's
+    late writes, so the retry waits for them.
+    """
+    not_failed = BootstrapConflict("Only a failed bootstrap can be retried; this one has not failed.")
+    if request.bootstrap_started_at is None:
+        raise not_failed
     try:
-        status = describe_workflow(bootstrap_workflow_id(str(organization_id))).status
-    except RPCError:
-        return False
-    return status in UNSUCCESSFUL_ENDS
+        run = describe_workflow(bootstrap_workflow_id(str(request.organization_id)))
+    except RPCError as exc:
+        raise not_failed from exc
+    if run.status not in UNSUCCESSFUL_ENDS:
+        raise not_failed
+    if run.status != WorkflowExecutionStatus.FAILED and run.close_time is not None:
+        settled = run.close_time + timedelta(seconds=settings.BOOTSTRAP_ACTIVITY_TIMEOUT)
+        if timezone.now() < settled:
+            raise BootstrapConflict(
+                f"The bootstrap's run was {run.status.name.lower().replace('_', ' ')} at "
+                f"{run.close_time:%H:%M:%S} UTC. A step it had under way may still finish until "
+                f"{settled:%H:%M:%S} UTC (BOOTSTRAP_ACTIVITY_TIMEOUT); retry after that."
+            )
 
 
 def _while_running(organization_id, act: Callable[[str], None]) -> None:
@@ -374,7 +408,8 @@ def organization_create(
     """
     existing = Organization.objects.filter(pk=organization_id).first()
     if existing is not None and attempt > existing.bootstrap_attempt:
-        if existing.status != OrganizationStatus.FAILED:
+        # Pending: the previous run was ended in Temporal before it could compensate (the retry checked that).
+        if existing.status not in (OrganizationStatus.FAILED, OrganizationStatus.PENDING):
             raise OrganizationAlreadyActive(f"Organization {organization_id} is {existing.status}; nothing to retry.")
         check_subdomain_available(existing.subdomain, exclude_id=organization_id)
         event_type, data = EventType.ORGANIZATION_BOOTSTRAP_RESTARTED, {"attempt": attempt}

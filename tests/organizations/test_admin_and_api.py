@@ -1,6 +1,7 @@
 """The admin action, status page and REST API: permissions, validation, conflicts and the rollback switch."""
 
 import re
+import time
 import uuid
 
 import pytest
@@ -84,6 +85,7 @@ def test_api_starts_a_bootstrap_and_answers_202(support, temporal_env):
         ({"invitees": [{"email": "a@example.test", "role": "staff"}]}, "invitees", "organization admin role"),
         ({"invitees": [{"email": "not-an-email"}]}, "invitees", "valid email"),
         ({"invitees": [{"email": "a" * 243 + "@example.test"}]}, "invitees", "at most 254 characters"),
+        ({"parent_id": str(uuid.uuid4())}, "parent_id", "No organization has this id"),
     ],
 )
 def test_api_rejects_bad_input_field_by_field_and_writes_nothing(support, temporal_env, overrides, field, message):
@@ -187,17 +189,30 @@ def test_api_refuses_clearly_when_bootstrapping_is_switched_off(support, setting
     assert not OnboardingRequest.objects.exists()
 
 
-def test_api_keeps_the_request_when_temporal_is_unreachable(support, settings, temporal_env):
+def test_api_keeps_the_request_when_temporal_is_unreachable_and_starts_it_later(support, settings, temporal_env):
+    reachable = settings.TEMPORAL_ADDRESS
     settings.TEMPORAL_ADDRESS = "127.0.0.1:9"  # discard port: nothing listens
     settings.TEMPORAL_CLIENT_TIMEOUT = 3
-    from temporal_bridge.client import temporal
-
     temporal.reset()
     response = support.post(API, payload(), content_type="application/json")
     assert response.status_code == 503
-    assert "start it again later" in response.json()["detail"]
+    body = response.json()
+    assert "start it again later" in body["detail"]
     request = OnboardingRequest.objects.get()
     assert request.bootstrap_started_at is None and request.bootstrap_attempts == 0
+    # The client learns where the kept request is, and starts it there once Temporal is back.
+    assert body["organization_id"] == str(request.organization_id)
+    assert body["status_url"].endswith(f"/api/admin/organizations/{request.organization_id}/bootstrap")
+    settings.TEMPORAL_ADDRESS = reachable
+    temporal.reset()
+    started = support.post(body["status_url"])
+    assert started.status_code == 202 and started.json()["organization_id"] == body["organization_id"]
+    workflow_id = bootstrap_workflow_id(str(request.organization_id))
+    assert describe_workflow(workflow_id).status == WorkflowExecutionStatus.RUNNING
+    again = support.post(body["status_url"])
+    assert again.status_code == 409 and "this one has not failed" in again.json()["detail"]
+    assert OnboardingRequest.objects.get().bootstrap_attempts == 1
+    temporal.run(lambda client: client.get_workflow_handle(workflow_id).terminate("test over"))
 
 
 def test_api_status_of_an_unknown_organization_is_404(support):
@@ -340,6 +355,12 @@ def test_cancel_from_the_status_page_is_logged(support, settings, local_dns, tem
         response = support.post(url, follow=True)
         assert b"Cancellation of Lakeside Clinic requested" in response.content
         _wait(lambda: Organization.objects.filter(pk=request.organization_id, status="failed").exists(), 60)
+        # The API retries a failed bootstrap at its status URL: a new run, same organization, next attempt.
+        status_url = f"/api/admin/organizations/{request.organization_id}/bootstrap"
+        retried = support.post(status_url)
+        assert retried.status_code == 202 and retried.json()["organization_id"] == str(request.organization_id)
+        _wait(lambda: Organization.objects.filter(pk=request.organization_id, bootstrap_attempt=2).exists())
+        services.organization_bootstrap_cancel(organization_id=request.organization_id)
     entry = LogEntry.objects.get(object_id=str(request.organization_id))
     assert entry.get_change_message() == "Cancelled the bootstrap."
 
@@ -363,6 +384,81 @@ def test_cancel_and_recheck_of_a_bootstrap_that_is_not_running_say_so(
         response = act(finished, name)
         assert b"This bootstrap is not running (it is completed)." in response.content
     assert not LogEntry.objects.exists()  # nothing was done, so nothing is logged as done
+
+
+def test_a_cancel_that_temporal_refuses_is_reported_not_a_server_error(support, temporal_env, monkeypatch):
+    from temporalio.service import RPCError, RPCStatusCode
+
+    def refuse(workflow_id):
+        raise RPCError("namespace rate limit exceeded", RPCStatusCode.RESOURCE_EXHAUSTED, b"")
+
+    request = make_request()
+    services.organization_bootstrap_start(request=request)  # no worker: it stays running
+    monkeypatch.setattr(services, "cancel_workflow", refuse)
+    url = reverse("admin:organizations_organization_bootstrap_cancel", args=[request.organization_id])
+    response = support.post(url, follow=True)
+    assert response.status_code == 200
+    assert "Temporal refused (RESOURCE_EXHAUSTED: namespace rate limit exceeded); nothing was done." in (
+        response.content.decode()
+    )
+    assert not LogEntry.objects.exists()
+    workflow_id = bootstrap_workflow_id(str(request.organization_id))
+    assert describe_workflow(workflow_id).status == WorkflowExecutionStatus.RUNNING
+    temporal.run(lambda client: client.get_workflow_handle(workflow_id).terminate("test over"))
+
+
+def test_a_bootstrap_terminated_in_temporal_is_retried_once_its_last_step_is_over(
+    support, settings, local_dns, temporal_worker, mail_pipeline
+):
+    """Terminating a run (Temporal's UI, tctl) skips compensation: the organization stays pending, which retry
+    used to refuse for good. Now the page says so and retry takes it over, once a step the run had under way
+    can no longer write; the new run carries on from what is there."""
+    from invitations.models import Invitation
+    from organizations import selectors
+    from organizations.dns.models import LocalDnsRecord
+
+    settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 120
+    settings.BOOTSTRAP_ACTIVITY_TIMEOUT = 3
+    request = make_request()
+    status_url = reverse("admin:organizations_organization_bootstrap", args=[request.organization_id])
+    retry_url = reverse("admin:organizations_organization_bootstrap_retry", args=[request.organization_id])
+    workflow_id = bootstrap_workflow_id(str(request.organization_id))
+    with temporal_worker():
+        services.organization_bootstrap_start(request=request)
+        _wait(lambda: Organization.objects.filter(pk=request.organization_id, dns_status="configured").exists())
+        temporal.run(lambda client: client.get_workflow_handle(workflow_id).terminate(reason="stuck, says support"))
+        closed = describe_workflow(workflow_id).close_time
+
+        page = support.get(status_url).content.decode()
+        assert "before it could compensate" in page and "Retry bootstrap" in page
+        refused = support.post(retry_url, follow=True).content.decode()
+        assert "A step it had under way may still finish until" in refused
+        assert OnboardingRequest.objects.get(pk=request.pk).bootstrap_attempts == 1
+        assert not LogEntry.objects.exists()
+
+        settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 0
+        time.sleep(max(0.0, (closed - timezone.now()).total_seconds() + settings.BOOTSTRAP_ACTIVITY_TIMEOUT))
+        retried = support.post(retry_url, follow=True).content.decode()
+        assert "A new bootstrap run of Lakeside Clinic started." in retried
+        _wait(lambda: Organization.objects.filter(pk=request.organization_id, status="active").exists(), 60)
+        assert not selectors.bootstrap_status(OnboardingRequest.objects.get(pk=request.pk)).can_retry
+
+    org = Organization.objects.get(pk=request.organization_id)
+    assert org.bootstrap_attempt == 2 and org.dns_status == "verified"
+    assert [e.event_type for e in selectors.bootstrap_status(request).timeline if e.stream_type == "organization"] == [
+        "organization.created",
+        "organization.dns_configured",
+        "organization.bootstrap_restarted",
+        "organization.dns_configured",
+        "organization.dns_verified",
+        "organization.invitations_generated",
+        "organization.invitations_sent",
+        "organization.activated",
+    ]
+    # What the first run did is picked up, not done twice: one record, one invitation.
+    assert LocalDnsRecord.objects.filter(name=org.domain).count() == 1
+    assert Invitation.objects.filter(organization_id=org.pk).count() == 1
+    assert LogEntry.objects.get(object_id=str(org.pk)).get_change_message() == "Retried the bootstrap."
 
 
 def test_a_bootstrap_temporal_no_longer_knows_is_shown_as_such_not_as_starting(support, temporal_env):

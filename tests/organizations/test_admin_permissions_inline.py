@@ -89,3 +89,36 @@ def test_the_bootstrap_confirmation_lists_each_requests_invitees(support):  # no
     ]:
         assert f"{email} ({role})" in html, email
     assert not OnboardingRequest.objects.filter(bootstrap_started_at__isnull=False).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bootstrap_started_while_the_change_form_saves_is_not_undone_by_it(client, temporal_env, monkeypatch):
+    """The change form's save used to write back the request it had read, start marks included: a bootstrap
+    started between its read and its write was shown as not started (editable, deletable) while its run went on."""
+    import threading
+
+    from django.db import connection
+
+    from organizations import services
+    from organizations.forms import OnboardingRequestForm
+
+    request = make_request(invitees=TWO_INVITEES)
+    log_in_editor(client, ALL_INVITEE_PERMISSIONS)
+    starter = threading.Thread(
+        target=lambda: (services.organization_bootstrap_start(request=request), connection.close())
+    )
+    clean = OnboardingRequestForm.clean
+
+    def start_meanwhile(form):
+        starter.start()  # another staff member's start, between the form's read of the row and its write
+        starter.join(timeout=2)  # it waits for this save to commit (or, unlocked, is done at once)
+        return clean(form)
+
+    monkeypatch.setattr(OnboardingRequestForm, "clean", start_meanwhile)
+    response = post_invitee_edits(client, request)
+    starter.join(timeout=30)
+    assert response.status_code == 302 and not starter.is_alive()
+    request.refresh_from_db()
+    assert request.bootstrap_started_at is not None and request.bootstrap_attempts == 1
+    # The start came second, so it read the saved invitees and invites them.
+    assert invitee_emails(request) == ["eve@example.test", "mallory@example.test"]

@@ -40,6 +40,7 @@ class WorkerOptions:
     max_concurrent_activities: int
     shutdown_timeout: float
     max_cached_workflows: int
+    max_concurrent_workflow_tasks: int
 
     @classmethod
     def from_settings(cls, queues=None, max_concurrent_activities=None, shutdown_timeout=None) -> "WorkerOptions":
@@ -50,6 +51,7 @@ class WorkerOptions:
             if shutdown_timeout is None
             else shutdown_timeout,
             max_cached_workflows=settings.TEMPORAL_MAX_CACHED_WORKFLOWS,
+            max_concurrent_workflow_tasks=settings.TEMPORAL_MAX_CONCURRENT_WORKFLOW_TASKS,
         )
 
 
@@ -138,6 +140,9 @@ def build_workers(client: Client, options: WorkerOptions) -> tuple[list[Worker],
                 activity_executor=executor,
                 max_concurrent_activities=options.max_concurrent_activities,
                 max_cached_workflows=options.max_cached_workflows,
+                # The bootstrap's steps are local activities, run inside its workflow task: with many tasks open,
+                # each step queues behind the others' past the task timeout, and every timed-out task is redone.
+                max_concurrent_workflow_tasks=options.max_concurrent_workflow_tasks,
                 graceful_shutdown_timeout=timedelta(seconds=options.shutdown_timeout),
             )
         )

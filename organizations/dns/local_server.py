@@ -69,14 +69,16 @@ class LocalZone:
     def _answer(self, qname: dns.name.Name, qtype: int, response: dns.message.Message) -> None:
         name = qname
         for _ in range(MAX_CHAIN):
-            row = LocalDnsRecord.objects.filter(name=_text(name)).first()
+            # The target's address needs no lookup: every verification ends there, so it saves one query of two.
+            row = None if name == self.target else _record(_text(name))
             if row is not None:
-                if row.record_type != "CNAME":
-                    if dns.rdatatype.from_text(row.record_type) in (qtype, dns.rdatatype.ANY):
-                        response.answer.append(_rrset(name, row.ttl, row.record_type, row.content))
+                record_type, content, ttl = row
+                if record_type != "CNAME":
+                    if dns.rdatatype.from_text(record_type) in (qtype, dns.rdatatype.ANY):
+                        response.answer.append(_rrset(name, ttl, record_type, content))
                     break
-                cname = dns.name.from_text(normalize_name(row.content))
-                response.answer.append(_rrset(name, row.ttl, "CNAME", cname.to_text()))
+                cname = dns.name.from_text(normalize_name(content))
+                response.answer.append(_rrset(name, ttl, "CNAME", cname.to_text()))
                 if qtype in (dns.rdatatype.CNAME, dns.rdatatype.ANY) or not cname.is_subdomain(self.origin):
                     break  # outside our zone the resolver follows the CNAME itself
                 name = cname
@@ -97,6 +99,10 @@ class LocalZone:
 
     def _serves_address(self, name: dns.name.Name) -> bool:
         return name == self.target or LocalDnsRecord.objects.filter(record_type="CNAME", content=_text(name)).exists()
+
+
+def _record(name: str) -> tuple[str, str, int] | None:
+    return LocalDnsRecord.objects.filter(name=name).values_list("record_type", "content", "ttl").first()
 
 
 def _text(name: dns.name.Name) -> str:

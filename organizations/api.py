@@ -165,6 +165,7 @@ class BootstrapStatusView(APIView):
 
     @extend_schema(
         summary="Start a kept request's bootstrap, or retry a failed one",
+        operation_id="admin_organizations_bootstrap_start_or_retry",
         request=None,
         responses={
             202: BootstrapAcceptedSerializer,

@@ -225,7 +225,12 @@ def test_the_openapi_schema_documents_the_bootstrap_api(support):
     schema = response.json()
     post = schema["paths"]["/api/admin/organizations/bootstrap"]["post"]
     assert set(post["responses"]) >= {"202", "400", "403", "409", "503"}
-    assert "/api/admin/organizations/{organization_id}/bootstrap" in schema["paths"]
+    status = schema["paths"]["/api/admin/organizations/{organization_id}/bootstrap"]
+    assert {"get", "post"} <= set(status)
+    assert set(status["post"]["responses"]) >= {"202", "400", "403", "404", "409", "503"}
+    # The 503 names the kept request, so a client can start it later.
+    unavailable = post["responses"]["503"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert {"organization_id", "status_url"} <= set(schema["components"]["schemas"][unavailable]["properties"])
 
 
 def test_the_api_docs_are_for_staff_and_load_no_third_party_script(support):

@@ -57,7 +57,7 @@ class BootstrapStatus:
         """The run is over but the organization was not marked failed: it failed before creating it, or
         Temporal ended the run (terminated, timed out) before it could compensate."""
         unmarked = self.organization is None or self.organization.status == "pending"
-        return unmarked and self.workflow_status in ("FAILED", "CANCELED", "TERMINATED", "TIMED_OUT")
+        return unmarked and self.workflow_status in ("FAILED", "CANCELED", "TERMINATED", "TIMED_OUT", "NOT_KEPT")
 
     @property
     def can_retry(self) -> bool:

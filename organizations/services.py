@@ -55,6 +55,7 @@ from .payloads import (
     StepState,
     bootstrap_workflow_id,
 )
+from .selectors import STARTING_GRACE
 from .validation import (
     SubdomainTaken,
     check_subdomain_available,
@@ -322,6 +323,8 @@ def _check_run_over(request: OnboardingRequest) -> None:
     try:
         run = describe_workflow(bootstrap_workflow_id(str(request.organization_id)))
     except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND and timezone.now() - request.bootstrap_started_at >= STARTING_GRACE:
+            return  # deleted after Temporal's retention period, or its start was lost: no run can write any more
         raise not_failed from exc
     if run.status not in UNSUCCESSFUL_ENDS:
         raise not_failed

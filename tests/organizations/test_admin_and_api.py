@@ -478,6 +478,12 @@ def test_a_bootstrap_temporal_no_longer_knows_is_shown_as_such_not_as_starting(s
     page = support.get(status_url).content.decode()
     assert '<span class="workflow-status">not_kept</span>' in page
     assert "retention period" in page
+    # Whatever became of that run, none can write any more: it can be started again.
+    assert "Retry bootstrap" in page
+    started = services.organization_bootstrap_retry(organization_id=request.organization_id)
+    workflow_id = bootstrap_workflow_id(str(request.organization_id))
+    assert started.attempt == 2 and describe_workflow(workflow_id).status == WorkflowExecutionStatus.RUNNING
+    temporal.run(lambda client: client.get_workflow_handle(workflow_id).terminate("test over"))
 
 
 def test_a_started_request_cannot_be_deleted_one_by_one_or_in_bulk(temporal_env, client):

@@ -84,21 +84,33 @@ def _send_reusing(message: EmailMultiAlternatives, config: str) -> None:
     try:
         reused = not backend.open()  # open() says whether it had to connect
         try:
-            backend.send_messages([message])
-        except smtplib.SMTPServerDisconnected:
-            if not reused:
-                raise
+            _send_awaiting_reply(backend, message)
+        except smtplib.SMTPServerDisconnected as exc:
+            if not reused or isinstance(exc.__context__, TimeoutError):
+                raise  # a timeout is no stale connection: the relay may have taken the message, so no resend now
             # The server had closed the kept connection, which fails at the first command of the message:
             # send it again at once on a fresh connection (what the task's retry would do, minus the wait).
             backend.close()
             backend.open()
-            backend.send_messages([message])
+            _send_awaiting_reply(backend, message)
     except BaseException:
         # Any failure leaves the connection in doubt: the next email (or retry) starts a fresh one, and the
         # error goes to the caller as before (is_transient decides whether the task retries).
         _smtp.discard()
         raise
     _smtp.used_at = time.monotonic()
+
+
+def _send_awaiting_reply(backend: SmtpBackend, message: EmailMultiAlternatives) -> None:
+    """Send on an open connection, waiting up to EMAIL_REPLY_TIMEOUT for each answer. A relay may scan a message
+    before it answers the final dot (RFC 5321 allows it 10 minutes); timing out there leaves the outcome unknown,
+    and the retry that follows can mail the invitee twice. EMAIL_TIMEOUT still bounds connecting."""
+    backend.connection.sock.settimeout(settings.EMAIL_REPLY_TIMEOUT)
+    try:
+        backend.send_messages([message])
+    finally:
+        if backend.connection is not None and backend.connection.sock is not None:
+            backend.connection.sock.settimeout(backend.timeout)
 
 
 def send(delivery: OutgoingEmail, email: RenderedEmail) -> None:

@@ -1,5 +1,6 @@
 """Invitation edge cases: invitee lists checked whole, a retried reminder, and copies of an email task racing."""
 
+import smtplib
 import uuid
 
 import pytest
@@ -244,3 +245,29 @@ def test_compensation_signals_only_the_invitations_its_own_step_revoked(organiza
     later = generate("later@example.org", "attempt-2")
     assert compensate("wf/2/revoke") == [later]
     assert (signals(earlier), signals(later)) == (1, 1)
+
+
+def test_a_relay_slow_to_answer_a_message_on_a_kept_connection_gets_it_once(smtp, settings):
+    """A relay that scans messages answers the final dot late. Waiting only EMAIL_TIMEOUT for that answer, the
+    sender took the timeout on a kept connection for a stale connection and sent the message again at once: the
+    invitee got it twice (and the task then failed anyway, to send it a third time later)."""
+    from types import SimpleNamespace
+
+    from invitations import mail
+
+    settings.MAILERS["default"]["OPTIONS"]["timeout"] = 1
+    settings.EMAIL_REPLY_TIMEOUT = 10
+    rendered = mail.RenderedEmail(subject="Welcome", text="Hello", html="<p>Hello</p>")
+    mail._smtp.discard()
+    try:
+        mail.send(SimpleNamespace(email="first@example.test"), rendered)  # opens the connection that is kept
+        smtp.reply_delay = 2.5
+        mail.send(SimpleNamespace(email="scanned@example.test"), rendered)
+        # Past EMAIL_REPLY_TIMEOUT the outcome is unknown: the error goes to the task (which retries later), and
+        # the message is not sent again at once as if the kept connection had gone stale.
+        settings.EMAIL_REPLY_TIMEOUT = 1
+        with pytest.raises(smtplib.SMTPServerDisconnected, match="timed out"):
+            mail.send(SimpleNamespace(email="late@example.test"), rendered)
+    finally:
+        mail._smtp.discard()
+    assert [to for to, _ in smtp.messages] == [["first@example.test"], ["scanned@example.test"], ["late@example.test"]]

@@ -1,5 +1,6 @@
 """A real SMTP server for tests (aiosmtpd, in this process) and what tests read from the emails it receives."""
 
+import asyncio
 import email
 import email.policy
 import re
@@ -19,6 +20,7 @@ class SmtpSink:
     messages: list = field(default_factory=list)
     fail_next: int = 0
     refuse_sender_next: int = 0  # answer the next N senders (MAIL FROM) 550, as a relay over its quota does
+    reply_delay: float = 0.0  # seconds a message waits for its answer after it is taken, as a scanning relay's does
     refused: int = 0
     _controller: Controller | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -44,6 +46,7 @@ class SmtpSink:
         with self._arrived:
             self.messages.append((envelope.rcpt_tos, message))
             self._arrived.notify_all()
+        await asyncio.sleep(self.reply_delay)
         return "250 OK"
 
     def start(self) -> None:

@@ -4,7 +4,7 @@ from datetime import timedelta
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import QuerySet
 from django.utils import timezone
-from temporalio.client import WorkflowQueryFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from eventstore.events import RecordedEvent
@@ -34,6 +34,16 @@ def subdomain_in_use(subdomain: str, *, exclude_id=None, using: str = DEFAULT_DB
     return qs.exists()
 
 
+UNSUCCESSFUL_ENDS = frozenset(
+    {
+        WorkflowExecutionStatus.FAILED,
+        WorkflowExecutionStatus.CANCELED,
+        WorkflowExecutionStatus.TERMINATED,
+        WorkflowExecutionStatus.TIMED_OUT,
+    }
+)
+
+
 @dataclass
 class BootstrapStatus:
     """What support sees of one bootstrap: the live workflow state when Temporal answers, and always the
@@ -57,7 +67,8 @@ class BootstrapStatus:
         """The run is over but the organization was not marked failed: it failed before creating it, or
         Temporal ended the run (terminated, timed out) before it could compensate."""
         unmarked = self.organization is None or self.organization.status == "pending"
-        return unmarked and self.workflow_status in ("FAILED", "CANCELED", "TERMINATED", "TIMED_OUT", "NOT_KEPT")
+        ended = self.workflow_status == "NOT_KEPT" or self.workflow_status in {s.name for s in UNSUCCESSFUL_ENDS}
+        return unmarked and ended
 
     @property
     def can_retry(self) -> bool:

@@ -55,7 +55,7 @@ from .payloads import (
     StepState,
     bootstrap_workflow_id,
 )
-from .selectors import STARTING_GRACE
+from .selectors import STARTING_GRACE, UNSUCCESSFUL_ENDS
 from .validation import (
     SubdomainTaken,
     check_subdomain_available,
@@ -66,15 +66,6 @@ from .validation import (
 )
 
 log = logging.getLogger(__name__)
-
-UNSUCCESSFUL_ENDS = frozenset(
-    {
-        WorkflowExecutionStatus.FAILED,
-        WorkflowExecutionStatus.CANCELED,
-        WorkflowExecutionStatus.TERMINATED,
-        WorkflowExecutionStatus.TIMED_OUT,
-    }
-)
 
 
 class BootstrapDisabled(RuntimeError):

@@ -139,8 +139,8 @@ MAILERS = {
         | ({"timeout": env.int("EMAIL_TIMEOUT", default=10)} if "smtp" in _email["EMAIL_BACKEND"] else {}),
     }
 }
-# How long a sent command or message may wait for the relay's answer (EMAIL_TIMEOUT bounds connecting). Below
-# the delivery lease (120 s), so a copy of the task cannot take over a send still waiting for its answer.
+# How long a sent command or message may wait for the relay's answer (EMAIL_TIMEOUT bounds connecting). The
+# delivery lease is derived from both (invitations.services.delivery_lease), so it outlasts any send.
 EMAIL_REPLY_TIMEOUT = env.int("EMAIL_REPLY_TIMEOUT", default=60)
 if "file_path" in MAILERS["default"]["OPTIONS"]:
     # django-environ drops the leading slash of filemail:///var/mail: such paths are relative to the project.

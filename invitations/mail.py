@@ -113,6 +113,21 @@ def _send_awaiting_reply(backend: SmtpBackend, message: EmailMultiAlternatives) 
             backend.connection.sock.settimeout(backend.timeout)
 
 
+# Answers a send waits for: connecting and the greeting (banner, EHLO, STARTTLS, EHLO again, AUTH) within EMAIL_TIMEOUT
+# each, then the message's (MAIL, RCPT, DATA, the final dot) within EMAIL_REPLY_TIMEOUT each.
+_GREETING_ANSWERS = 5
+_MESSAGE_ANSWERS = 4
+
+
+def longest_send() -> float:
+    """Seconds a send to the configured relay may take before it times out (0 for backends that do not connect).
+    A stale kept connection fails at its first command, at once, so its resend fits in the same bound."""
+    options = settings.MAILERS.get("default", {}).get("OPTIONS", {})
+    if "timeout" not in options:
+        return 0.0
+    return _GREETING_ANSWERS * options["timeout"] + _MESSAGE_ANSWERS * settings.EMAIL_REPLY_TIMEOUT
+
+
 def send(delivery: OutgoingEmail, email: RenderedEmail) -> None:
     message = EmailMultiAlternatives(
         subject=email.subject, body=email.text, from_email=settings.DEFAULT_FROM_EMAIL, to=[delivery.email]

@@ -41,6 +41,7 @@ from organizations.models import Organization
 from temporal_bridge.client import TemporalUnavailable, temporal
 from temporal_bridge.registry import task_queue
 
+from . import mail
 from .emails import MAX_EMAIL_LENGTH, canonical_email, email_too_long
 from .models import (
     FINAL_DELIVERY_STATUSES,
@@ -77,8 +78,9 @@ log = logging.getLogger(__name__)
 # Namespaces of ids derived from idempotency scopes (uuid5), so a retried step finds its own rows again.
 INVITATION_NAMESPACE = uuid.UUID("0b6f2a4e-5d1c-4f7e-a1c3-7e2d9b8c6a10")
 DELIVERY_NAMESPACE = uuid.UUID("9c3e7d21-4b8a-4e6f-b2d5-1f0a8c7e3b92")
-# How long a task may hold a delivery while it sends; duplicates of the task wait that long at most.
-DELIVERY_LEASE = timedelta(seconds=120)
+# The least a task holds a delivery while it sends; duplicates of the task wait that long at most.
+MIN_DELIVERY_LEASE = timedelta(seconds=120)
+LEASE_MARGIN = timedelta(seconds=30)
 _CONFLICT_RETRIES = 5
 
 
@@ -459,29 +461,35 @@ def _claim_sql(connection) -> str:
 
     status, until = col("status"), col("claimed_until")
     return (
-        f"UPDATE {q(meta.db_table)} SET {status} = %s, {until} = %s, "  # noqa: S608
+        f"UPDATE {q(meta.db_table)} SET {status} = %s, {until} = statement_timestamp() + %s, "  # noqa: S608
         f"{col('attempts')} = {col('attempts')} + 1, {col('updated_at')} = %s "
-        f"WHERE {col('id')} = %s AND ({status} IN (%s, %s) OR ({status} = %s AND {until} < %s))"
+        f"WHERE {col('id')} = %s AND ({status} IN (%s, %s) OR ({status} = %s AND {until} < statement_timestamp()))"
     )
 
 
 _CLAIM_SQL: dict[str, str] = {}
 
 
+def delivery_lease() -> timedelta:
+    """How long a claim holds a delivery: longer than the longest send to the configured relay, or a copy of the task
+    could take over a send still waiting for its answer and mail the invitee twice."""
+    return max(MIN_DELIVERY_LEASE, timedelta(seconds=mail.longest_send()) + LEASE_MARGIN)
+
+
 def _delivery_take(delivery_id: str, now: datetime) -> bool:
-    """The conditional UPDATE of a claim: queued or retrying, or sending under a lease that has run out."""
+    """The conditional UPDATE of a claim: queued or retrying, or sending under a lease that has run out. The lease
+    is set and checked on the database's clock, so tasks on hosts whose clocks disagree still agree on it."""
     connection = connections[DEFAULT_DB_ALIAS]
     sql = _CLAIM_SQL.get(connection.vendor) or _CLAIM_SQL.setdefault(connection.vendor, _claim_sql(connection))
     at = InvitationDelivery._meta.get_field("updated_at")
     params = [
         DeliveryStatus.SENDING.value,
-        at.get_db_prep_save(now + DELIVERY_LEASE, connection),
+        delivery_lease(),
         at.get_db_prep_save(now, connection),
         InvitationDelivery._meta.pk.get_db_prep_save(delivery_id, connection),
         DeliveryStatus.QUEUED.value,
         DeliveryStatus.RETRYING.value,
         DeliveryStatus.SENDING.value,
-        at.get_db_prep_save(now, connection),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -68,7 +68,63 @@ def test_a_retried_reminder_publishes_its_email_again(organization, monkeypatch)
     assert Event.objects.filter(event_type="invitation.reminded", stream_id=invitation_id).count() == 1
 
 
-def test_a_copy_whose_lease_ran_out_cannot_overwrite_the_copy_that_took_over(organization, monkeypatch):
+def _lease_runs_out(delivery_id: str) -> None:
+    """Time passes past the lease, on the database's clock, which is the one the claim reads."""
+    import datetime
+
+    from django.db.models.functions import Now
+
+    InvitationDelivery.objects.filter(pk=delivery_id).update(claimed_until=Now() - datetime.timedelta(seconds=1))
+
+
+def _queued_delivery(organization, email: str) -> str:
+    import datetime
+
+    (invitation_id,) = services.invitations_generate(
+        organization_id=organization, invitees=[Invitee(email)], key_prefix=f"test/{email}", metadata=EventMetadata()
+    )
+    delivery_id = str(services.delivery_id_for(f"test/{email}/{invitation_id}"))
+    now = datetime.datetime.now(datetime.UTC)
+    InvitationDelivery.objects.create(
+        id=delivery_id, invitation_id=invitation_id, kind="invitation", queued_at=now, updated_at=now
+    )
+    return delivery_id
+
+
+def test_a_claim_outlasts_the_longest_send_to_a_slow_relay(organization, settings):
+    """A relay allowed the RFC's 10 minutes to answer the final dot: a copy of the task must not take the delivery
+    over while the first copy still waits for that answer, or the invitee gets the email twice."""
+    from django.db.models.functions import Now
+
+    settings.EMAIL_REPLY_TIMEOUT = 600
+    settings.MAILERS = {
+        "default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": {"timeout": 10}}
+    }
+    delivery_id = _queued_delivery(organization, "slow-relay@example.org")
+    assert services.delivery_claim(delivery_id=delivery_id).outcome == "send"
+
+    held = InvitationDelivery.objects.annotate(now=Now()).get(pk=delivery_id)
+    # Five greeting answers within 10 s each, four message answers within 600 s each, and a margin.
+    assert (held.claimed_until - held.now).total_seconds() >= 5 * 10 + 4 * 600
+    assert services.delivery_claim(delivery_id=delivery_id).outcome == "busy"
+
+
+def test_a_host_whose_clock_runs_ahead_does_not_take_over_a_held_delivery(organization, monkeypatch):
+    """The lease is set and checked on the database's clock: a Celery host an hour fast still sees it held."""
+    import datetime
+
+    from django.utils import timezone
+
+    delivery_id = _queued_delivery(organization, "skew@example.org")
+    assert services.delivery_claim(delivery_id=delivery_id).outcome == "send"
+    fast = timezone.now() + datetime.timedelta(hours=1)
+    monkeypatch.setattr(services.timezone, "now", lambda: fast)
+    assert services.delivery_claim(delivery_id=delivery_id).outcome == "busy"
+    _lease_runs_out(delivery_id)
+    assert services.delivery_claim(delivery_id=delivery_id).outcome == "send"
+
+
+def test_a_copy_whose_lease_ran_out_cannot_overwrite_the_copy_that_took_over(organization):
     """Copy A of an email task is still sending when its lease runs out; copy B claims the delivery and sends it.
     A's late outcome (sent or failed) must not overwrite B's, or A's retry would send the email a third time."""
     import datetime
@@ -87,8 +143,7 @@ def test_a_copy_whose_lease_ran_out_cannot_overwrite_the_copy_that_took_over(org
         id=delivery_id, invitation_id=invitation_id, kind="invitation", queued_at=now, updated_at=now
     )
     a = services.delivery_claim(delivery_id=delivery_id)
-    later = now + services.DELIVERY_LEASE + datetime.timedelta(seconds=1)
-    monkeypatch.setattr(services.timezone, "now", lambda: later)
+    _lease_runs_out(delivery_id)
     b = services.delivery_claim(delivery_id=delivery_id)
     assert (a.outcome, b.outcome) == ("send", "send")
     services.delivery_mark_sent(delivery=b.delivery, selector=b.token.selector)

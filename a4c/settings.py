@@ -211,6 +211,10 @@ TEMPORAL_MAX_CACHED_WORKFLOWS = env.int("TEMPORAL_MAX_CACHED_WORKFLOWS", default
 TEMPORAL_MAX_CONCURRENT_WORKFLOW_TASKS = env.int("TEMPORAL_MAX_CONCURRENT_WORKFLOW_TASKS", default=16)
 TEMPORAL_WORKER_SHUTDOWN_TIMEOUT = env.float("TEMPORAL_WORKER_SHUTDOWN_TIMEOUT", default=30.0)
 TEMPORAL_CLIENT_TIMEOUT = env.float("TEMPORAL_CLIENT_TIMEOUT", default=10.0)
+# Bearer token Prometheus presents to scrape the web side's /metrics; empty: the endpoint is off (404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# host:port where `run_temporal_worker` serves Prometheus metrics (the SDK's and the bootstrap's); empty: none.
+TEMPORAL_METRICS_ADDRESS = env.str("TEMPORAL_METRICS_ADDRESS", default="")
 # Modules to import for queue registrations besides each app's `temporal.py`.
 TEMPORAL_WORKER_MODULES = env.list("TEMPORAL_WORKER_MODULES", default=[])
 

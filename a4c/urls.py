@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from a4c.authentication import RateLimitedAdminLoginForm
+from a4c.metrics import metrics
 
 admin.site.login_form = RateLimitedAdminLoginForm
 
@@ -12,4 +13,5 @@ urlpatterns = [
     path("invitations/", include("invitations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("metrics", metrics, name="metrics"),
 ]

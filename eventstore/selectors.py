@@ -109,6 +109,12 @@ def stream_version(*, stream_type: str, stream_id: str, using: str = DEFAULT_DB_
     return qs.aggregate(v=Max("stream_version"))["v"] or 0
 
 
+def last_position(*, using: str = DEFAULT_DB_ALIAS) -> int:
+    """The position of the newest event (0 for an empty store): the count of events ever appended, since positions
+    are gap-free."""
+    return Event.objects.using(using).aggregate(p=Max("position"))["p"] or 0
+
+
 def events_after(
     *,
     position: int,

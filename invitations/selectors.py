@@ -8,14 +8,22 @@ from enum import StrEnum
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from organizations.models import Organization
 
 from .emails import canonical_email
-from .models import ROLE_CHOICES, Invitation, InvitationDelivery, InvitationStatus, InvitationToken, Membership
+from .models import (
+    ROLE_CHOICES,
+    DeliveryStatus,
+    Invitation,
+    InvitationDelivery,
+    InvitationStatus,
+    InvitationToken,
+    Membership,
+)
 from .tokens import token_split, verifier_matches
 
 
@@ -347,3 +355,18 @@ def organization_invitations(
 
 def invitation_deliveries(invitation_id, *, using: str = DEFAULT_DB_ALIAS) -> QuerySet[InvitationDelivery]:
     return InvitationDelivery.objects.using(using).filter(invitation_id=invitation_id).order_by("queued_at")
+
+
+def _counts(queryset, field: str, values: list[str]) -> dict[str, int]:
+    found = dict(queryset.values_list(field).annotate(n=Count("pk")).order_by())
+    return {value: found.get(value, 0) for value in values}
+
+
+def invitation_counts(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
+    """Invitations per status, every status listed (0 where there are none)."""
+    return _counts(Invitation.objects.using(using), "status", InvitationStatus.values)
+
+
+def delivery_counts(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
+    """Invitation email deliveries per status: queued, sending and retrying ones are still under way."""
+    return _counts(InvitationDelivery.objects.using(using), "status", DeliveryStatus.values)

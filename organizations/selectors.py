@@ -2,7 +2,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError
@@ -11,7 +11,7 @@ from eventstore.events import RecordedEvent
 from eventstore.selectors import events_for_correlation
 from temporal_bridge.client import TemporalUnavailable, describe_workflow, query_workflow, workflow_ui_url
 
-from .models import RELEASED_STATUSES, OnboardingRequest, Organization
+from .models import RELEASED_STATUSES, OnboardingRequest, Organization, OrganizationStatus
 from .payloads import STATE_QUERY, BootstrapState, bootstrap_workflow_id
 
 
@@ -25,6 +25,20 @@ def organization_subtree(
     """
     qs = Organization.objects.using(using).filter(path__gte=organization.path, path__lt=organization.path + "g")
     return qs if include_self else qs.exclude(pk=organization.pk)
+
+
+def organization_counts(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
+    """Organizations per status, every status listed (0 where there are none)."""
+    found = dict(Organization.objects.using(using).values_list("status").annotate(n=Count("pk")).order_by())
+    return {status: found.get(status, 0) for status in OrganizationStatus.values}
+
+
+def onboarding_request_counts(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
+    """Onboarding requests whose bootstrap was started, and those kept but not started (Temporal refused the start,
+    or support has not run the action yet)."""
+    qs = OnboardingRequest.objects.using(using)
+    not_started = qs.filter(bootstrap_started_at__isnull=True).count()
+    return {"started": qs.count() - not_started, "not_started": not_started}
 
 
 def subdomain_in_use(subdomain: str, *, exclude_id=None, using: str = DEFAULT_DB_ALIAS) -> bool:

@@ -11,7 +11,7 @@ by name with the typed payloads they share with their implementations.
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import NoneType
 from typing import Any, TypeVar
 
@@ -151,6 +151,7 @@ class OrganizationBootstrapWorkflow:
         self._reports: dict[str, DeliveryReport] = {}
         self._failed_reports: set[str] = set()  # kept as reports come, so a signal costs O(1), not O(invitees)
         self._results_final = False
+        self._dns_configured_at: datetime | None = None
 
     # --- Messages ---------------------------------------------------------------------------------------
 
@@ -209,16 +210,19 @@ class OrganizationBootstrapWorkflow:
             await self._step(Step.ACTIVATE, self._activate)
         except _Cancelled as cancelled:
             await self._compensate_to_the_end(cancelled.step, "Cancelled by support.")
+            self._count_outcome("cancelled", cancelled.step)
             raise ApplicationError(
                 f"Bootstrap cancelled during {cancelled.step}; compensation ran.", type="BootstrapCancelled"
             ) from None
         except _StepFailed as failure:
             await self._compensate_to_the_end(failure.step, failure.message)
+            self._count_outcome("failed", failure.step)
             raise ApplicationError(
                 f"Bootstrap failed at {failure.step}: {failure.message}", type="BootstrapFailed", non_retryable=True
             ) from None
         self._state.status = "active"
         self._state.current_step = ""
+        self._count_outcome("completed")
         return BootstrapResult(
             organization_id=params.organization_id, domain=created.domain, invitations=self._state.invitations
         )
@@ -284,6 +288,7 @@ class OrganizationBootstrapWorkflow:
                 delay = min(delay * 2, t.retry_max_interval)
                 continue
             self._state.dns = dns
+            self._dns_configured_at = workflow.now()
             state.error = ""
             return dns
         raise AssertionError("unreachable")
@@ -306,6 +311,7 @@ class OrganizationBootstrapWorkflow:
             dns.verified_by, dns.last_check = result.verified_by, workflow.now().isoformat()
             if result.verified:
                 state.error = ""
+                self._record_dns_verified(state.attempts)
                 return result
             state.error = result.detail
             remaining = (deadline - workflow.now()).total_seconds()
@@ -350,6 +356,11 @@ class OrganizationBootstrapWorkflow:
                     timeout=timedelta(seconds=p.timings.email_results_timeout),
                 )
         counts = self._count_invitations(final=True)
+        emails = workflow.metric_meter().create_counter(
+            "a4c_invitation_emails", "Invitation emails of bootstraps, by result when the bootstrap counted them."
+        )
+        emails.add(counts.sent, {"result": "sent"})
+        emails.add(counts.failed, {"result": "failed"})
         if counts.failed:
             state.error = f"{counts.failed} of {counts.total} invitation emails failed; support can resend them."
         # Failed emails do not fail the bootstrap: they are recorded and shown for support to resend.
@@ -446,6 +457,23 @@ class OrganizationBootstrapWorkflow:
             state.finished_at = workflow.now().isoformat()
         state.status = StepStatus.DONE
         return True
+
+    # --- Metrics ----------------------------------------------------------------------------------------
+    # On the worker's metrics endpoint (TEMPORAL_METRICS_ADDRESS), beside the SDK's own. The SDK does not record
+    # them while a run replays, so each is counted once however often the run is replayed.
+
+    def _count_outcome(self, outcome: str, step: str = "") -> None:
+        workflow.metric_meter().create_counter(
+            "a4c_bootstraps", "Bootstraps ended: completed, failed or cancelled, with the step that failed."
+        ).add(1, {"outcome": outcome, "failed_step": step})
+
+    def _record_dns_verified(self, checks: int) -> None:
+        meter = workflow.metric_meter()
+        if self._dns_configured_at is not None:
+            meter.create_histogram_timedelta(
+                "a4c_dns_verification", "From the DNS record's configuration to its verification.", "duration"
+            ).record(workflow.now() - self._dns_configured_at)
+        meter.create_histogram("a4c_dns_verification_checks", "Checks it took to verify the DNS record.").record(checks)
 
     # --- Helpers ----------------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
 from temporalio.client import Client, TLSConfig, WorkflowExecutionDescription
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from .registry import task_queue
@@ -34,7 +35,7 @@ class TemporalUnavailable(RuntimeError):
     """Temporal could not be reached (or did not answer in time)."""
 
 
-async def connect() -> Client:
+async def connect(runtime: Runtime | None = None) -> Client:
     tls: bool | TLSConfig = settings.TEMPORAL_TLS
     if settings.TEMPORAL_TLS_CLIENT_CERT:
         tls = TLSConfig(
@@ -46,6 +47,7 @@ async def connect() -> Client:
         namespace=settings.TEMPORAL_NAMESPACE,
         api_key=settings.TEMPORAL_API_KEY or None,
         tls=tls,
+        runtime=runtime,
     )
 
 

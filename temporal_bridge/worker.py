@@ -27,6 +27,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from .registry import Recurring, discover, task_queue
@@ -116,6 +117,22 @@ class WorkflowCodeCache(importlib.abc.MetaPathFinder):
             return None  # not a plain source module: the normal finders handle it
         spec.loader = _CachedCodeLoader(fullname, spec.origin, self._code)
         return spec
+
+
+class MetricsUnavailable(RuntimeError):
+    pass
+
+
+def metrics_runtime(address: str) -> Runtime:
+    """A Temporal runtime serving Prometheus metrics on `address` (host:port): the SDK's (workflows, activities,
+    task slots and latencies) and the ones workflows record through their metric meter."""
+    config = PrometheusConfig(
+        bind_address=address, counters_total_suffix=True, unit_suffix=True, durations_as_seconds=True
+    )
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=config))
+    except ValueError as exc:  # a bad address, or a port already taken
+        raise MetricsUnavailable(f"Cannot serve metrics on {address}: {exc}") from exc
 
 
 def build_workers(client: Client, options: WorkerOptions) -> tuple[list[Worker], list[ThreadPoolExecutor]]:

@@ -523,6 +523,73 @@ def test_the_worker_killed_during_the_propagation_wait_resumes_with_each_event_o
     assert all(count == 1 for count in Counter(events).values())
 
 
+def test_the_worker_serves_bootstrap_metrics(settings, local_dns, temporal_env, mail_pipeline, tmp_path):
+    """The deployed worker with TEMPORAL_METRICS_ADDRESS: the SDK's workflow metrics and the bootstrap's own
+    (outcome and failed step, emails, DNS verification), for one bootstrap that completes and one cancelled."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.support.net import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    log = tmp_path / "worker.log"
+    worker = _worker_process(settings, log, TEMPORAL_METRICS_ADDRESS=address)
+    try:
+        completed = start_bootstrap()
+        outcome(completed.organization_id)
+        settings.BOOTSTRAP_DNS_PROPAGATION_WAIT = 600
+        cancelled = start_bootstrap()
+        wait_for(
+            lambda: "organization.dns_configured" in org_events(cancelled.organization_id),
+            timeout=60,
+            message=f"DNS to be configured; worker output:\n{_tail(log)}",
+        )
+        services.organization_bootstrap_cancel(organization_id=cancelled.organization_id)
+        failure_of(cancelled.organization_id)
+
+        def scrape() -> dict:
+            with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as response:  # noqa: S310  loopback
+                text = response.read().decode()
+            return {
+                (sample.name, frozenset(sample.labels.items())): sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+            }
+
+        def value(samples: dict, name: str, **labels: str) -> float:
+            return sum(v for (n, have), v in samples.items() if n == name and set(labels.items()) <= have)
+
+        bootstrap = {"workflow_type": "OrganizationBootstrapWorkflow"}
+        samples = scrape()
+        # Workflow metrics are flushed on the worker's own schedule: wait for the cancelled run's to arrive.
+        deadline = time.monotonic() + 30
+        while value(samples, "temporal_workflow_failed_total", **bootstrap) < 1 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            samples = scrape()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+    assert value(samples, "temporal_workflow_completed_total", **bootstrap) == 1
+    assert value(samples, "temporal_workflow_failed_total", **bootstrap) == 1
+    assert value(samples, "a4c_bootstraps_total", outcome="completed", failed_step="") == 1
+    assert value(samples, "a4c_bootstraps_total", outcome="cancelled", failed_step="wait_for_dns_propagation") == 1
+    assert value(samples, "a4c_bootstraps_total", outcome="failed") == 0
+    assert value(samples, "a4c_invitation_emails_total", result="sent") == 1
+    assert value(samples, "a4c_invitation_emails_total", result="failed") == 0
+    assert value(samples, "a4c_dns_verification_seconds_count") == 1
+    assert value(samples, "a4c_dns_verification_checks_count") == 1
+
+
+def test_the_worker_refuses_a_metrics_address_it_cannot_serve(settings):
+    from django.core.management import CommandError, call_command
+
+    settings.TEMPORAL_METRICS_ADDRESS = "metrics.example:port"
+    with pytest.raises(CommandError, match="Cannot serve metrics on metrics.example:port: Invalid Prometheus address"):
+        call_command("run_temporal_worker")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_bootstrap_with_powerdns_resolves_over_real_dns(settings, powerdns, temporal_worker, mail_pipeline):
     settings.DNS_PROVIDER = "powerdns"
@@ -562,7 +629,7 @@ def _tail(path: Path) -> str:
     return path.read_text()[-3000:] if path.exists() else "(no output)"
 
 
-def _worker_process(settings, log: Path) -> subprocess.Popen:
+def _worker_process(settings, log: Path, **extra_env: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -572,6 +639,7 @@ def _worker_process(settings, log: Path) -> subprocess.Popen:
         "DNS_VERIFY_RESOLVERS": ",".join(settings.DNS_VERIFY_RESOLVERS),
         "DNS_VERIFY_QUORUM": str(settings.DNS_VERIFY_QUORUM),
         **_mail_env(settings),
+        **extra_env,
     }
     return subprocess.Popen(
         [sys.executable, "manage.py", "run_temporal_worker", "--shutdown-timeout", "5"],

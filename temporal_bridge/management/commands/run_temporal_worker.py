@@ -7,9 +7,17 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from temporalio.runtime import Runtime
 
 from temporal_bridge.client import connect
-from temporal_bridge.worker import UnknownQueue, WorkerOptions, check_queues, run_workers
+from temporal_bridge.worker import (
+    MetricsUnavailable,
+    UnknownQueue,
+    WorkerOptions,
+    check_queues,
+    metrics_runtime,
+    run_workers,
+)
 
 log = logging.getLogger("temporal_bridge.worker")
 
@@ -37,22 +45,25 @@ class Command(BaseCommand):
         opts = WorkerOptions.from_settings(queues, max_concurrent_activities, shutdown_timeout)
         try:
             check_queues(opts.queues)
-        except UnknownQueue as exc:
+            runtime = metrics_runtime(settings.TEMPORAL_METRICS_ADDRESS) if settings.TEMPORAL_METRICS_ADDRESS else None
+        except (UnknownQueue, MetricsUnavailable) as exc:
             raise CommandError(str(exc)) from None
-        asyncio.run(self._serve(opts, connect_timeout))
+        if runtime is not None:
+            self.stdout.write(f"Metrics at http://{settings.TEMPORAL_METRICS_ADDRESS}/metrics")
+        asyncio.run(self._serve(opts, connect_timeout, runtime))
 
-    async def _connect(self, timeout: float):
+    async def _connect(self, timeout: float, runtime: Runtime | None):
         deadline = time.monotonic() + timeout
         while True:
             try:
-                return await connect()
+                return await connect(runtime)
             except RuntimeError as exc:
                 if time.monotonic() > deadline:
                     raise CommandError(f"Cannot reach Temporal at {settings.TEMPORAL_ADDRESS}: {exc}") from None
                 log.warning("Waiting for Temporal at %s", settings.TEMPORAL_ADDRESS)
                 await asyncio.sleep(1)
 
-    async def _serve(self, opts: WorkerOptions, connect_timeout: float) -> None:
+    async def _serve(self, opts: WorkerOptions, connect_timeout: float, runtime: Runtime | None) -> None:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
 
@@ -71,7 +82,8 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, on_signal, signum)
         # Waiting for Temporal at start is itself stoppable: a stop then leaves at once, having taken no work.
-        connecting, stopped = asyncio.ensure_future(self._connect(connect_timeout)), asyncio.ensure_future(stop.wait())
+        connecting = asyncio.ensure_future(self._connect(connect_timeout, runtime))
+        stopped = asyncio.ensure_future(stop.wait())
         await asyncio.wait({connecting, stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
         if not connecting.done():

@@ -452,6 +452,11 @@ class Claim:
 # than the statement takes to run.
 
 
+def _on_db_clock(connection) -> bool:
+    """PostgreSQL times leases on its own clock; elsewhere (SQLite: the quickstart, one host) this host's clock."""
+    return connection.vendor == "postgresql"
+
+
 def _claim_sql(connection) -> str:
     q = connection.ops.quote_name
     meta = InvitationDelivery._meta
@@ -460,10 +465,12 @@ def _claim_sql(connection) -> str:
         return q(meta.get_field(name).column)
 
     status, until = col("status"), col("claimed_until")
+    now = "statement_timestamp()" if _on_db_clock(connection) else "%s"
+    lease_ends = f"{now} + %s" if _on_db_clock(connection) else "%s"
     return (
-        f"UPDATE {q(meta.db_table)} SET {status} = %s, {until} = statement_timestamp() + %s, "  # noqa: S608
+        f"UPDATE {q(meta.db_table)} SET {status} = %s, {until} = {lease_ends}, "  # noqa: S608
         f"{col('attempts')} = {col('attempts')} + 1, {col('updated_at')} = %s "
-        f"WHERE {col('id')} = %s AND ({status} IN (%s, %s) OR ({status} = %s AND {until} < statement_timestamp()))"
+        f"WHERE {col('id')} = %s AND ({status} IN (%s, %s) OR ({status} = %s AND {until} < {now}))"
     )
 
 
@@ -477,19 +484,22 @@ def delivery_lease() -> timedelta:
 
 
 def _delivery_take(delivery_id: str, now: datetime) -> bool:
-    """The conditional UPDATE of a claim: queued or retrying, or sending under a lease that has run out. The lease
-    is set and checked on the database's clock, so tasks on hosts whose clocks disagree still agree on it."""
+    """The conditional UPDATE of a claim: queued or retrying, or sending under a lease that has run out. On
+    PostgreSQL the lease is set and checked on the database's clock, so tasks on hosts whose clocks disagree still
+    agree on it."""
     connection = connections[DEFAULT_DB_ALIAS]
     sql = _CLAIM_SQL.get(connection.vendor) or _CLAIM_SQL.setdefault(connection.vendor, _claim_sql(connection))
     at = InvitationDelivery._meta.get_field("updated_at")
+    on_db_clock = _on_db_clock(connection)
     params = [
         DeliveryStatus.SENDING.value,
-        delivery_lease(),
+        delivery_lease() if on_db_clock else at.get_db_prep_save(now + delivery_lease(), connection),
         at.get_db_prep_save(now, connection),
         InvitationDelivery._meta.pk.get_db_prep_save(delivery_id, connection),
         DeliveryStatus.QUEUED.value,
         DeliveryStatus.RETRYING.value,
         DeliveryStatus.SENDING.value,
+        *([] if on_db_clock else [at.get_db_prep_save(now, connection)]),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -16,7 +16,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from eventstore.selectors import last_position
 from invitations.selectors import delivery_counts, invitation_counts
-from organizations.selectors import onboarding_request_counts, organization_counts
+from organizations.selectors import oldest_pending_organization_age, onboarding_request_counts, organization_counts
 
 
 def _gauge(name: str, documentation: str, label: str, counts: dict[str, int]) -> GaugeMetricFamily:
@@ -31,6 +31,11 @@ class ProjectionCollector:
 
     def collect(self):
         yield _gauge("a4c_organizations", "Organizations by status.", "status", organization_counts())
+        yield GaugeMetricFamily(
+            "a4c_organizations_pending_oldest_seconds",
+            "Age of the oldest organization still pending (its bootstrap under way or stuck); 0 when none is.",
+            value=oldest_pending_organization_age(),
+        )
         yield _gauge(
             "a4c_onboarding_requests",
             "Onboarding requests, by whether their bootstrap started.",

@@ -33,6 +33,19 @@ def organization_counts(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
     return {status: found.get(status, 0) for status in OrganizationStatus.values}
 
 
+def oldest_pending_organization_age(*, using: str = DEFAULT_DB_ALIAS) -> float:
+    """Seconds since the oldest organization still pending was created (0 when none is): a bootstrap under way, or
+    one stuck. Pending organizations are few, so this reads the status index, not the table."""
+    oldest = (
+        Organization.objects.using(using)
+        .filter(status=OrganizationStatus.PENDING)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return max((timezone.now() - oldest).total_seconds(), 0.0) if oldest else 0.0
+
+
 def onboarding_request_counts(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
     """Onboarding requests whose bootstrap was started, and those kept but not started (Temporal refused the start,
     or support has not run the action yet)."""

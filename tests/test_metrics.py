@@ -1,6 +1,7 @@
 """The web side's /metrics: state read from the projections, behind a bearer token."""
 
 import pytest
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from eventstore.events import EventMetadata
@@ -64,3 +65,18 @@ def test_the_figures_follow_the_projections(client, settings):
     assert after[("a4c_invitation_email_deliveries", (("status", "failed"),))] == 0
     assert after[("a4c_onboarding_requests", (("bootstrap", "not_started"),))] == 0
     assert after[("a4c_events_total", ())] == Event.objects.count() > before[("a4c_events_total", ())]
+    assert before[("a4c_organizations_pending_oldest_seconds", ())] == 0
+
+
+def test_the_oldest_pending_organization_shows_how_long_its_bootstrap_has_taken(client, settings):
+    import datetime
+
+    from organizations.models import Organization
+
+    settings.METRICS_TOKEN = TOKEN
+    stuck = organization_make("Stuck Care")
+    organization_make("Done Care", active=True)
+    Organization.objects.filter(pk=stuck).update(created_at=timezone.now() - datetime.timedelta(hours=2))
+    organization_make("Fresh Care")
+    age = scrape(client)[("a4c_organizations_pending_oldest_seconds", ())]
+    assert 2 * 3600 <= age < 2 * 3600 + 60

@@ -580,6 +580,10 @@ def test_the_worker_serves_bootstrap_metrics(settings, local_dns, temporal_env, 
     assert value(samples, "a4c_invitation_emails_total", result="failed") == 0
     assert value(samples, "a4c_dns_verification_seconds_count") == 1
     assert value(samples, "a4c_dns_verification_checks_count") == 1
+    # Every metric the alerting rules read is one that this worker or the web side's /metrics exposes.
+    from tests.support.alerts import alert_metric_names, web_metric_names
+
+    assert alert_metric_names() - {name for name, _ in samples} - web_metric_names() == set()
 
 
 def test_the_worker_refuses_a_metrics_address_it_cannot_serve(settings):

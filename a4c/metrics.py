@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from eventstore.selectors import last_position
@@ -46,11 +46,15 @@ class ProjectionCollector:
         yield _gauge(
             "a4c_invitation_email_deliveries", "Invitation email deliveries by status.", "status", delivery_counts()
         )
-        yield CounterMetricFamily("a4c_events", "Domain events appended to the event store.", value=last_position())
+        yield GaugeMetricFamily(
+            "a4c_event_store_position",
+            "Position of the newest domain event: it rises with every append (rolled-back appends leave gaps).",
+            value=last_position(),
+        )
 
 
-_registry = CollectorRegistry(auto_describe=False)
-_registry.register(ProjectionCollector())
+registry = CollectorRegistry(auto_describe=False)
+registry.register(ProjectionCollector())
 
 
 def _authorized(request: HttpRequest) -> bool:
@@ -67,4 +71,4 @@ def metrics(request: HttpRequest) -> HttpResponse:
         response = HttpResponse("A bearer token is required.\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -110,8 +110,8 @@ def stream_version(*, stream_type: str, stream_id: str, using: str = DEFAULT_DB_
 
 
 def last_position(*, using: str = DEFAULT_DB_ALIAS) -> int:
-    """The position of the newest event (0 for an empty store): the count of events ever appended, since positions
-    are gap-free."""
+    """The position of the newest event (0 for an empty store). It rises with every append; an append rolled back
+    leaves a gap, so it is not a count."""
     return Event.objects.using(using).aggregate(p=Max("position"))["p"] or 0
 
 

@@ -32,7 +32,7 @@ def web_metric_names() -> set[str]:
     from prometheus_client import generate_latest
     from prometheus_client.parser import text_string_to_metric_families
 
-    from a4c.metrics import _registry
+    from a4c.metrics import registry
 
-    families = text_string_to_metric_families(generate_latest(_registry).decode())
+    families = text_string_to_metric_families(generate_latest(registry).decode())
     return {sample.name for family in families for sample in family.samples}

@@ -73,7 +73,7 @@ def test_the_event_browser_search_finds_each_id_through_an_index(operator):
     assert listed(upper, "stream") == [], "ids match exactly"
     assert listed(operator.get(changelist).content.decode(), "stream"), "the unfiltered list does list rows"
 
-    admin = site.registry[Event]
+    admin = site._registry[Event]
     found, _ = admin.get_search_results(RequestFactory().get("/"), Event.objects.all(), "org-bootstrap-searched")
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # tiny test table: ask which access the query allows

@@ -91,6 +91,7 @@ class Invitation(models.Model):
         permissions = [
             ("resend_invitation", "Can resend invitations"),
             ("revoke_invitation", "Can revoke invitations"),
+            ("invite_users", "Can invite users to an active organization"),
         ]
 
     def __str__(self) -> str:

@@ -37,7 +37,7 @@ from eventstore.exceptions import ConcurrencyError
 from eventstore.projections import rows_update
 from eventstore.selectors import events_for_keys
 from eventstore.services import events_append
-from organizations.models import Organization
+from organizations.models import Organization, OrganizationStatus
 from temporal_bridge.client import TemporalUnavailable, temporal
 from temporal_bridge.registry import task_queue
 
@@ -90,6 +90,14 @@ class InvitationError(Exception):
 
 class InvalidInvitationData(InvitationError, ValueError):
     """Bad input (email, role, organization): retrying cannot help."""
+
+
+class OrganizationNotActive(InvitationError):
+    """Only an active organization takes new invitations outside its bootstrap."""
+
+
+class AlreadyInvited(InvalidInvitationData):
+    """An invitee already has a pending invitation to the organization, or already belongs to it."""
 
 
 class InvitationUnavailable(InvitationError):
@@ -267,6 +275,71 @@ def invitations_generate(
         created_by_id=invited_by_id,
     )
     return ids
+
+
+@dataclass(frozen=True)
+class Invited:
+    invitation_ids: list[str]
+    # False when Temporal could not be reached after the commit: the invitations and their emails stand, and each
+    # invitation's workflow starts when the invitee accepts or declines (signal-with-start), or on a resend.
+    lifecycle_started: bool
+
+
+def organization_invite(
+    *, organization_id: str, invitees: Sequence[Invitee], requested_by_id: int | None = None
+) -> Invited:
+    """Invite people to an active organization, outside any bootstrap: the invitations, their emails (through
+    Celery, after commit) and their lifecycle workflows (reminder, expiry), as a bootstrap's invitees get them.
+
+    All or nothing: bad input, an invitee who already has a pending invitation or already belongs to the
+    organization, or an organization that is not active refuses the whole list, and nothing is written.
+    """
+    organization = Organization.objects.filter(pk=organization_id).first()
+    if organization is None:
+        raise InvalidInvitationData(f"Organization {organization_id} does not exist.")
+    if organization.status != OrganizationStatus.ACTIVE:
+        raise OrganizationNotActive(
+            f"{organization.name} is {organization.get_status_display().lower()}: only an active organization takes "
+            "new invitations (a pending one invites its first users through its bootstrap)."
+        )
+    valid = invitees_validate(invitees)
+    canonical = [v.canonical for v in valid]
+    pending = set(
+        Invitation.objects.filter(
+            organization_id=organization_id, status=InvitationStatus.PENDING, email_canonical__in=canonical
+        ).values_list("email_canonical", flat=True)
+    )
+    members = {
+        canonical_email(email)
+        for email in Membership.objects.filter(organization_id=organization_id).values_list("user__email", flat=True)
+    }
+    problems = [
+        f"invitee {n}: {v.email!r} "
+        + ("already has a pending invitation (resend it instead)" if v.canonical in pending else "is already a member")
+        for n, v in enumerate(valid, start=1)
+        if v.canonical in pending or v.canonical in members
+    ]
+    if problems:
+        raise AlreadyInvited("; ".join(problems))
+    scope = f"invite/{uuid.uuid4()}"  # each request its own: inviting someone again later is a new invitation
+    metadata = EventMetadata(correlation_id=str(organization_id), step="invite", acting_user_id=requested_by_id)
+    with transaction.atomic():
+        ids = invitations_generate(
+            organization_id=str(organization_id),
+            invitees=invitees,
+            key_prefix=scope,
+            metadata=metadata,
+            invited_by_id=requested_by_id,
+        )
+        invitation_emails_enqueue(
+            organization_id=str(organization_id), invitation_ids=ids, notify_workflow_id="", scope=scope
+        )
+    try:
+        invitation_workflows_start_rollback_unsafe(ids)
+    except TemporalUnavailable as exc:
+        log.warning("Invited %d to %s; their workflows start later (%s)", len(ids), organization_id, exc)
+        return Invited(ids, lifecycle_started=False)
+    return Invited(ids, lifecycle_started=True)
 
 
 def invitation_timings() -> InvitationTimings:

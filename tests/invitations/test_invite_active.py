@@ -1,0 +1,93 @@
+"""Inviting people to an active organization after its bootstrap: service, admin page and API, on real parts."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from eventstore.models import Event
+from invitations import services
+from invitations.models import Invitation, InvitationDelivery, Membership
+from invitations.payloads import Invitee, invitation_workflow_id
+from temporal_bridge.client import describe_workflow
+from tests.support.organizations import organization_make
+
+from .helpers import accept_new, open_link, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def active():
+    return organization_make("Bayside Clinic", active=True)
+
+
+def test_an_invitee_of_an_active_organization_gets_the_email_and_joins(active, users_worker, celery_worker, smtp):
+    invited = services.organization_invite(
+        organization_id=active, invitees=[Invitee("Nurse@Example.org", "Nia", "Reyes", "clinician")]
+    )
+    assert invited.lifecycle_started
+    (invitation_id,) = invited.invitation_ids
+    assert describe_workflow(invitation_workflow_id(invitation_id)).status.name == "RUNNING"
+    smtp.wait_for(1)
+    assert "Bayside Clinic" in smtp.text(smtp.to("Nurse@Example.org")[0])
+    # No bootstrap waits for this email: its delivery is recorded, and no workflow is signalled.
+    delivery = wait_until(lambda: InvitationDelivery.objects.filter(invitation_id=invitation_id, status="sent").first())
+    assert delivery.notify_workflow_id == ""
+
+    browser = Client()
+    open_link(browser, smtp.token_for("Nurse@Example.org"))
+    done = accept_new(browser, first_name="Nia", last_name="Reyes")
+    assert done.status_code == 200 and b"Welcome to Bayside Clinic" in done.content
+    user = get_user_model().objects.get(email__iexact="nurse@example.org")
+    membership = wait_until(lambda: Membership.objects.filter(organization_id=active, user=user).first())
+    assert membership.role == "clinician"
+    with pytest.raises(services.AlreadyInvited, match="'nurse@example.org' is already a member"):
+        services.organization_invite(organization_id=active, invitees=[Invitee("nurse@example.org")])
+
+
+def test_only_an_active_organization_takes_invitations(temporal_env):
+    pending = organization_make("Still Bootstrapping")
+    with pytest.raises(services.OrganizationNotActive, match="Still Bootstrapping is pending: only an active"):
+        services.organization_invite(organization_id=pending, invitees=[Invitee("a@example.org")])
+    assert not Invitation.objects.exists()
+
+
+def test_a_list_with_one_bad_or_already_invited_address_writes_nothing(active, temporal_env):
+    services.organization_invite(organization_id=active, invitees=[Invitee("first@example.org")])
+    events_before = Event.objects.count()
+    with pytest.raises(services.AlreadyInvited) as refused:
+        services.organization_invite(
+            organization_id=active, invitees=[Invitee("new@example.org"), Invitee("FIRST@example.org")]
+        )
+    assert str(refused.value) == "invitee 2: 'FIRST@example.org' already has a pending invitation (resend it instead)"
+    with pytest.raises(services.InvalidInvitationData, match="invitee 2: 'not-an-address' is not a valid email"):
+        services.organization_invite(
+            organization_id=active, invitees=[Invitee("new@example.org"), Invitee("not-an-address")]
+        )
+    assert Event.objects.count() == events_before
+    assert list(Invitation.objects.values_list("email", flat=True)) == ["first@example.org"]
+    assert InvitationDelivery.objects.count() == 1
+
+
+def test_a_member_is_not_invited_again_but_someone_whose_invitation_ended_is(active, temporal_env):
+    (first,) = services.organization_invite(
+        organization_id=active, invitees=[Invitee("gone@example.org")]
+    ).invitation_ids
+    services.invitation_revoke(invitation_id=first, reason="sent to the wrong clinic")
+    (again,) = services.organization_invite(
+        organization_id=active, invitees=[Invitee("gone@example.org")]
+    ).invitation_ids
+    assert again != first
+    assert Invitation.objects.get(pk=again).status == "pending"
+
+
+def test_without_temporal_the_invitations_and_emails_still_stand(active, settings, celery_worker, smtp):
+    from temporal_bridge.client import temporal
+    from tests.support.net import free_port
+
+    settings.TEMPORAL_ADDRESS = f"127.0.0.1:{free_port()}"
+    temporal.reset()
+    invited = services.organization_invite(organization_id=active, invitees=[Invitee("later@example.org")])
+    assert not invited.lifecycle_started
+    smtp.wait_for(1)
+    assert Invitation.objects.get(pk=invited.invitation_ids[0]).status == "pending"

@@ -12,12 +12,14 @@ from django.views.decorators.http import require_POST
 from temporalio.service import RPCError
 
 from eventstore.admin import ReadOnlyModelAdmin
+from invitations import services as invitation_services
 from invitations.models import Invitation, Membership
+from invitations.payloads import Invitee
 from temporal_bridge.client import TemporalUnavailable
 
 from . import selectors, services
-from .forms import InviteeFormSet, OnboardingRequestForm
-from .models import OnboardingInvitee, OnboardingRequest, Organization
+from .forms import InviteeFormSet, InviteUsersFormSet, OnboardingRequestForm
+from .models import OnboardingInvitee, OnboardingRequest, Organization, OrganizationStatus
 
 BOOTSTRAP_PERMISSION = "organizations.bootstrap_organization"
 
@@ -66,6 +68,16 @@ class OrganizationAdmin(ReadOnlyModelAdmin):
     ordering = ["-created_at"]
     readonly_fields = [f.name for f in Organization._meta.fields]
     inlines = [MembershipInline, InvitationInline]
+    change_form_template = "admin/organizations/organization/change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        organization = Organization.objects.filter(pk=object_id).only("status").first()
+        can_invite = (
+            organization is not None
+            and organization.status == OrganizationStatus.ACTIVE
+            and request.user.has_perm("invitations.invite_users")
+        )
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "can_invite": can_invite})
 
     @admin.display(description="DNS", ordering="dns_status")
     def dns(self, obj: Organization) -> str:
@@ -94,8 +106,46 @@ class OrganizationAdmin(ReadOnlyModelAdmin):
                 view(self.bootstrap_recheck_dns, True),
                 name=f"{base}_recheck_dns",
             ),
+            path("<uuid:organization_id>/invite/", view(self.invite_users), name="organizations_organization_invite"),
             *super().get_urls(),
         ]
+
+    def invite_users(self, request: HttpRequest, organization_id):
+        if not request.user.has_perm("invitations.invite_users"):
+            raise PermissionDenied
+        organization = get_object_or_404(Organization, pk=organization_id)
+        formset = InviteUsersFormSet(request.POST or None, prefix="invitees")
+        refused = ""
+        if request.method == "POST" and formset.is_valid():
+            invitees = [Invitee(**form.cleaned_data) for form in formset if form.has_changed()]
+            try:
+                invited = invitation_services.organization_invite(
+                    organization_id=str(organization.pk), invitees=invitees, requested_by_id=request.user.pk
+                )
+            except (invitation_services.OrganizationNotActive, invitation_services.InvalidInvitationData) as exc:
+                refused = str(exc)
+            else:
+                roles = ", ".join(f"{i.email} ({i.role})" for i in invitees)
+                self.log_change(request, organization, f"Invited {roles}")
+                self.message_user(request, f"Invited {len(invitees)} to {organization.name}; emails are on the way.")
+                if not invited.lifecycle_started:
+                    self.message_user(
+                        request,
+                        "Temporal was unavailable: reminders and expiry start when each invitee answers, "
+                        "or when an invitation is resent.",
+                        messages.WARNING,
+                    )
+                return HttpResponseRedirect(reverse("admin:organizations_organization_change", args=[organization.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Invite users to {organization.name}",
+            "organization": organization,
+            "active": organization.status == OrganizationStatus.ACTIVE,
+            "formset": formset,
+            "refused": refused,
+        }
+        return TemplateResponse(request, "admin/organizations/invite.html", context)
 
     def _require_permission(self, request: HttpRequest) -> None:
         # admin_view only checks that the user is staff; the bootstrap pages need their own permission.

@@ -15,29 +15,41 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from invitations import services as invitation_services
+from invitations.payloads import Invitee
 from temporal_bridge.client import TemporalUnavailable
 
 from . import selectors, services
-from .models import OnboardingRequest
+from .models import OnboardingRequest, Organization
 from .serializers import (
     BootstrapAcceptedSerializer,
     BootstrapRequestSerializer,
     BootstrapStatusSerializer,
     ErrorSerializer,
+    InvitedSerializer,
+    InviteRequestSerializer,
     NotStartedSerializer,
 )
 from .validation import SubdomainTaken
 
 
-class CanBootstrapOrganizations(permissions.BasePermission):
-    message = "You need the permission organizations.bootstrap_organization."
+class _HasPermission(permissions.BasePermission):
+    permission = ""
+
+    @property
+    def message(self) -> str:
+        return f"You need the permission {self.permission}."
 
     def has_permission(self, request, view) -> bool:
-        return bool(
-            request.user
-            and request.user.is_authenticated
-            and request.user.has_perm("organizations.bootstrap_organization")
-        )
+        return bool(request.user and request.user.is_authenticated and request.user.has_perm(self.permission))
+
+
+class CanBootstrapOrganizations(_HasPermission):
+    permission = "organizations.bootstrap_organization"
+
+
+class CanInviteUsers(_HasPermission):
+    permission = "invitations.invite_users"
 
 
 def _field_errors(exc: ValidationError) -> dict:
@@ -191,3 +203,36 @@ class BootstrapStatusView(APIView):
                 started_by=request.user,
             )
         return _start_response(request, start)
+
+
+class OrganizationInvitationsView(APIView):
+    permission_classes = [CanInviteUsers]
+
+    @extend_schema(
+        summary="Invite people to an active organization",
+        request=InviteRequestSerializer,
+        responses={
+            201: InvitedSerializer,
+            400: OpenApiResponse(
+                description="Bad input, or an invitee already has a pending invitation or belongs to the "
+                "organization; nothing was written."
+            ),
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="The organization is not active."),
+        },
+    )
+    def post(self, request: Request, organization_id) -> Response:
+        get_object_or_404(Organization, pk=organization_id)
+        serializer = InviteRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invitees = [Invitee(**row) for row in serializer.validated_data["invitees"]]
+        try:
+            invited = invitation_services.organization_invite(
+                organization_id=str(organization_id), invitees=invitees, requested_by_id=request.user.pk
+            )
+        except invitation_services.OrganizationNotActive as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except invitation_services.InvalidInvitationData as exc:
+            return Response({"invitees": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(InvitedSerializer(asdict(invited)).data, status=status.HTTP_201_CREATED)

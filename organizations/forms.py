@@ -1,6 +1,9 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from invitations.models import ROLE_CHOICES
+from invitations.payloads import Role
+
 from .models import OnboardingRequest
 from .validation import check_subdomain_available, validate_invitees, validate_name, validate_subdomain
 
@@ -38,3 +41,15 @@ class InviteeFormSet(forms.BaseInlineFormSet):
                     live[int(parts[1])].add_error(parts[2], messages)
                 else:
                     raise ValidationError(messages) from None
+
+
+class InviteUserForm(forms.Form):
+    """One person to invite to an active organization (the invitations service checks the list as a whole)."""
+
+    email = forms.EmailField(max_length=254)
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    role = forms.ChoiceField(choices=ROLE_CHOICES, initial=Role.CLINICIAN)
+
+
+InviteUsersFormSet = forms.formset_factory(InviteUserForm, extra=3, min_num=1, validate_min=True)

@@ -20,6 +20,18 @@ class BootstrapRequestSerializer(serializers.Serializer):
     invitees = InviteeSerializer(many=True, help_text="At least one, and at least one organization admin.")
 
 
+class InviteRequestSerializer(serializers.Serializer):
+    invitees = InviteeSerializer(many=True, allow_empty=False, help_text="People to invite, each with a role.")
+
+
+class InvitedSerializer(serializers.Serializer):
+    invitation_ids = serializers.ListField(child=serializers.UUIDField())
+    lifecycle_started = serializers.BooleanField(
+        help_text="False when Temporal was unavailable: the invitations and emails stand, and each invitation's "
+        "reminder and expiry are scheduled when the invitee answers or support resends it."
+    )
+
+
 class BootstrapAcceptedSerializer(serializers.Serializer):
     organization_id = serializers.UUIDField()
     workflow_id = serializers.CharField()

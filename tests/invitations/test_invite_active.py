@@ -1,7 +1,9 @@
 """Inviting people to an active organization after its bootstrap: service, admin page and API, on real parts."""
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 
 from eventstore.models import Event
@@ -91,3 +93,77 @@ def test_without_temporal_the_invitations_and_emails_still_stand(active, setting
     assert not invited.lifecycle_started
     smtp.wait_for(1)
     assert Invitation.objects.get(pk=invited.invitation_ids[0]).status == "pending"
+
+
+def _staff(*perms: str):
+    user = get_user_model().objects.create_user("support", "support@example.org", "pw-for-support-42", is_staff=True)
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return get_user_model().objects.get(pk=user.pk)  # fresh, without the permission cache
+
+
+def test_support_invites_from_the_organization_page(active, temporal_env, celery_worker, smtp):
+    browser = Client()
+    browser.force_login(_staff("invitations.invite_users", "organizations.view_organization"))
+    change = f"/admin/organizations/organization/{active}/change/"
+    invite = f"/admin/organizations/organization/{active}/invite/"
+    assert invite.encode() in browser.get(change).content
+
+    form = {"invitees-TOTAL_FORMS": "3", "invitees-INITIAL_FORMS": "0"}
+    rows = [("doc@example.org", "Dee", "clinician"), ("desk@example.org", "", "staff"), ("", "", "clinician")]
+    for n, (email, first, role) in enumerate(rows):
+        form |= {f"invitees-{n}-email": email, f"invitees-{n}-first_name": first, f"invitees-{n}-role": role}
+    done = browser.post(invite, form)
+    assert done.status_code == 302 and done["Location"] == change
+    assert sorted(Invitation.objects.values_list("email", "role")) == [
+        ("desk@example.org", "staff"),
+        ("doc@example.org", "clinician"),
+    ]
+    entry = LogEntry.objects.get(object_id=str(active))
+    assert entry.get_change_message() == "Invited doc@example.org (clinician), desk@example.org (staff)"
+    assert len(smtp.wait_for(2)) == 2
+
+    again = browser.post(invite, form)
+    assert again.status_code == 200
+    assert b"already has a pending invitation (resend it instead)" in again.content
+    assert Invitation.objects.count() == 2
+
+
+def test_inviting_needs_its_own_permission(active):
+    browser = Client()
+    browser.force_login(_staff("organizations.view_organization"))
+    assert b"/invite/" not in browser.get(f"/admin/organizations/organization/{active}/change/").content
+    assert browser.get(f"/admin/organizations/organization/{active}/invite/").status_code == 403
+
+
+def test_the_api_invites_and_explains_refusals(active, temporal_env, celery_worker, smtp):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    url = f"/api/admin/organizations/{active}/invitations"
+    body = {"invitees": [{"email": "api@example.org", "role": "staff"}]}
+    support = _staff()
+    api.force_authenticate(support)
+    assert api.post(url, body, format="json").status_code == 403
+    assert not Invitation.objects.exists()
+
+    support.user_permissions.add(Permission.objects.get(codename="invite_users"))
+    api.force_authenticate(get_user_model().objects.get(pk=support.pk))
+    created = api.post(url, body, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["lifecycle_started"] is True
+    (invitation_id,) = created.json()["invitation_ids"]
+    assert Invitation.objects.get(pk=invitation_id).role == "staff"
+
+    duplicate = api.post(url, body, format="json")
+    assert duplicate.status_code == 400
+    assert duplicate.json() == {
+        "invitees": ["invitee 1: 'api@example.org' already has a pending invitation (resend it instead)"]
+    }
+    assert api.post(url, {"invitees": []}, format="json").status_code == 400
+    pending = organization_make("Not Yet")
+    refused = api.post(f"/api/admin/organizations/{pending}/invitations", body, format="json")
+    assert refused.status_code == 409 and "only an active organization" in refused.json()["detail"]
+    missing = "/api/admin/organizations/00000000-0000-4000-8000-000000000000/invitations"
+    assert api.post(missing, body, format="json").status_code == 404

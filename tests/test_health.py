@@ -1,15 +1,13 @@
 """/healthz and /readyz: answered ahead of host checks and redirects, ready only with a database and a cache."""
 
 import os
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
 
 from tests.support.net import free_port
-from tests.test_settings import PRODUCTION, ROOT
+from tests.support.servers import gunicorn
+from tests.test_settings import PRODUCTION
 
 
 @pytest.fixture
@@ -53,43 +51,22 @@ def test_still_ready_without_temporal_which_is_reported(client, settings, produc
 def test_not_ready_without_the_database_and_no_detail_given_away():
     """The real server, pointed at a database that does not answer: /readyz says 503, /healthz still 200, and the
     probe's answer names no host, port or user."""
-    port, database_port = free_port(), free_port()
-    database_url = f"postgres://onboarding:s3cret-db-pass@127.0.0.1:{database_port}/a4c"
+    database_port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))},
         **PRODUCTION,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": f"postgres://onboarding:s3cret-db-pass@127.0.0.1:{database_port}/a4c",
         "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",  # nothing listens there either
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": "1",
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "a4c/gunicorn.conf.py", "a4c.wsgi"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                live = httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"Host": "10.42.0.7"})
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
-        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", headers={"Host": "10.42.0.7"}, timeout=30)
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=30)
+    with gunicorn(env) as server:
+        live = httpx.get(f"{server.url}/healthz", headers={"Host": "10.42.0.7"})
+        ready = httpx.get(f"{server.url}/readyz", headers={"Host": "10.42.0.7"}, timeout=30)
     assert live.status_code == 200
-    assert ready.status_code == 503, output
+    assert ready.status_code == 503, server.output
     assert ready.json() == {
         "status": "unavailable",
         "checks": {"database": "unavailable", "cache": "ok", "temporal": "unavailable"},
     }
     assert str(database_port) not in ready.text and "onboarding" not in ready.text
-    assert "Readiness: database unavailable (OperationalError)" in output
-    assert "s3cret-db-pass" not in output
+    assert "Readiness: database unavailable (OperationalError)" in server.output
+    assert "s3cret-db-pass" not in server.output

@@ -294,36 +294,20 @@ def organization_invite(
     All or nothing: bad input, an invitee who already has a pending invitation or already belongs to the
     organization, or an organization that is not active refuses the whole list, and nothing is written.
     """
-    organization = Organization.objects.filter(pk=organization_id).first()
-    if organization is None:
-        raise InvalidInvitationData(f"Organization {organization_id} does not exist.")
-    if organization.status != OrganizationStatus.ACTIVE:
-        raise OrganizationNotActive(
-            f"{organization.name} is {organization.get_status_display().lower()}: only an active organization takes "
-            "new invitations (a pending one invites its first users through its bootstrap)."
-        )
     valid = invitees_validate(invitees)
-    canonical = [v.canonical for v in valid]
-    pending = set(
-        Invitation.objects.filter(
-            organization_id=organization_id, status=InvitationStatus.PENDING, email_canonical__in=canonical
-        ).values_list("email_canonical", flat=True)
-    )
-    members = {
-        canonical_email(email)
-        for email in Membership.objects.filter(organization_id=organization_id).values_list("user__email", flat=True)
-    }
-    problems = [
-        f"invitee {n}: {v.email!r} "
-        + ("already has a pending invitation (resend it instead)" if v.canonical in pending else "is already a member")
-        for n, v in enumerate(valid, start=1)
-        if v.canonical in pending or v.canonical in members
-    ]
-    if problems:
-        raise AlreadyInvited("; ".join(problems))
     scope = f"invite/{uuid.uuid4()}"  # each request its own: inviting someone again later is a new invitation
     metadata = EventMetadata(correlation_id=str(organization_id), step="invite", acting_user_id=requested_by_id)
     with transaction.atomic():
+        # Locked, so two invitations of the same address at once, or a deactivation meanwhile, wait their turn.
+        organization = Organization.objects.select_for_update().filter(pk=organization_id).first()
+        if organization is None:
+            raise InvalidInvitationData(f"Organization {organization_id} does not exist.")
+        if organization.status != OrganizationStatus.ACTIVE:
+            raise OrganizationNotActive(
+                f"{organization.name} is {organization.get_status_display().lower()}: only an active organization "
+                "takes new invitations (a pending one invites its first users through its bootstrap)."
+            )
+        _refuse_already_invited(str(organization_id), valid)
         ids = invitations_generate(
             organization_id=str(organization_id),
             invitees=invitees,
@@ -340,6 +324,28 @@ def organization_invite(
         log.warning("Invited %d to %s; their workflows start later (%s)", len(ids), organization_id, exc)
         return Invited(ids, lifecycle_started=False)
     return Invited(ids, lifecycle_started=True)
+
+
+def _refuse_already_invited(organization_id: str, valid: Sequence[ValidInvitee]) -> None:
+    pending = set(
+        Invitation.objects.filter(
+            organization_id=organization_id,
+            status=InvitationStatus.PENDING,
+            email_canonical__in=[v.canonical for v in valid],
+        ).values_list("email_canonical", flat=True)
+    )
+    members = {
+        canonical_email(email)
+        for email in Membership.objects.filter(organization_id=organization_id).values_list("user__email", flat=True)
+    }
+    problems = [
+        f"invitee {n}: {v.email!r} "
+        + ("already has a pending invitation (resend it instead)" if v.canonical in pending else "is already a member")
+        for n, v in enumerate(valid, start=1)
+        if v.canonical in pending or v.canonical in members
+    ]
+    if problems:
+        raise AlreadyInvited("; ".join(problems))
 
 
 def invitation_timings() -> InvitationTimings:

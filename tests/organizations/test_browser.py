@@ -54,3 +54,36 @@ def test_support_bootstraps_an_organization_from_the_admin(
     assert re.search(r"\bActive\b", heading)
     assert "organization.activated" in heading
     assert Organization.objects.get(pk=request.organization_id).status == "active"
+
+
+def test_support_invites_more_people_to_an_active_organization(live_server, browser, temporal_env, mail_pipeline):
+    from invitations.models import Invitation
+    from tests.support.organizations import organization_make
+
+    password = "a-long-password-" + uuid.uuid4().hex
+    user = User.objects.create_user("support", "support@example.test", password, is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_organization", "invite_users", "view_invitation"])
+    )
+    active = organization_make("Seaside Care", active=True)
+
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", "support")
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+    page.goto(f"{live_server.url}/admin/organizations/organization/{active}/change/")
+    page.click("text=Invite users")
+    page.fill("#id_invitees-0-email", "kim@example.test")
+    page.fill("#id_invitees-0-first_name", "Kim")
+    page.select_option("#id_invitees-0-role", "staff")
+    page.click("input[type=submit]")
+    page.wait_for_selector("text=Invited 1 to Seaside Care")
+
+    invitation = Invitation.objects.get(organization_id=active)
+    assert (invitation.email, invitation.role, invitation.status) == ("kim@example.test", "staff", "pending")
+    assert mail_pipeline.wait_for(1) and mail_pipeline.to("kim@example.test")
+    # The organization's page now lists the invitation.
+    assert "kim@example.test" in page.inner_text("body")

@@ -320,7 +320,7 @@ def organization_invite(
         )
     try:
         invitation_workflows_start_rollback_unsafe(ids)
-    except TemporalUnavailable as exc:
+    except (TemporalUnavailable, RPCError) as exc:  # committed already: report it, do not fail the request
         log.warning("Invited %d to %s; their workflows start later (%s)", len(ids), organization_id, exc)
         return Invited(ids, lifecycle_started=False)
     return Invited(ids, lifecycle_started=True)

@@ -15,6 +15,13 @@ def test_the_rules_are_valid():
     assert "SUCCESS: 6 rules found" in result.stdout
 
 
+def test_the_example_configuration_is_valid():
+    # Syntax only: its token file and hosts are the reader's to fill in (the rules are checked above).
+    result = run_promtool("check", "config", "--syntax-only", "prometheus.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "prometheus.yml is valid prometheus config file syntax" in result.stdout
+
+
 def test_each_alert_fires_when_it_should_and_only_then():
     result = run_promtool("test", "rules", RULE_TESTS.name)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -544,8 +544,9 @@ def _claim_sql(connection) -> str:
         return q(meta.get_field(name).column)
 
     status, until = col("status"), col("claimed_until")
-    now = "statement_timestamp()" if _on_db_clock(connection) else "%s"
-    lease_ends = f"{now} + %s" if _on_db_clock(connection) else "%s"
+    db_clock = _on_db_clock(connection)
+    now = "statement_timestamp()" if db_clock else "%s"
+    lease_ends = f"{now} + %s" if db_clock else "%s"
     return (
         f"UPDATE {q(meta.db_table)} SET {status} = %s, {until} = {lease_ends}, "  # noqa: S608
         f"{col('attempts')} = {col('attempts')} + 1, {col('updated_at')} = %s "

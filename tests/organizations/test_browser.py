@@ -12,22 +12,27 @@ from organizations.models import OnboardingRequest, Organization
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 
+def _support_page(live_server, browser, permissions):
+    """A browser page signed into the admin as a staff user holding `permissions`."""
+    password = "a-long-password-" + uuid.uuid4().hex
+    user = User.objects.create_user("support", "support@example.test", password, is_staff=True)
+    user.user_permissions.set(permissions)
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", "support")
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    return page
+
+
 def test_support_bootstraps_an_organization_from_the_admin(
     live_server, browser, local_dns, temporal_worker, mail_pipeline
 ):
-    password = "a-long-password-" + uuid.uuid4().hex
-    user = User.objects.create_user("support", "support@example.test", password, is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="organizations"))
     subdomain = f"harbor-{uuid.uuid4().hex[:6]}"
 
     with temporal_worker():
-        page = browser.new_page()
-        page.goto(f"{live_server.url}/admin/")
-        page.fill("#id_username", "support")
-        page.fill("#id_password", password)
-        page.click("input[type=submit]")
-        page.wait_for_selector("#site-name")
-
+        page = _support_page(live_server, browser, Permission.objects.filter(content_type__app_label="organizations"))
         page.goto(f"{live_server.url}/admin/organizations/onboardingrequest/add/")
         page.fill("#id_name", "Harbor Family Health")
         page.select_option("#id_type", "provider")
@@ -60,19 +65,12 @@ def test_support_invites_more_people_to_an_active_organization(live_server, brow
     from invitations.models import Invitation
     from tests.support.organizations import organization_make
 
-    password = "a-long-password-" + uuid.uuid4().hex
-    user = User.objects.create_user("support", "support@example.test", password, is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(codename__in=["view_organization", "invite_users", "view_invitation"])
-    )
     active = organization_make("Seaside Care", active=True)
-
-    page = browser.new_page()
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "support")
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    page = _support_page(
+        live_server,
+        browser,
+        Permission.objects.filter(codename__in=["view_organization", "invite_users", "view_invitation"]),
+    )
 
     page.goto(f"{live_server.url}/admin/organizations/organization/{active}/change/")
     page.click("text=Invite users")

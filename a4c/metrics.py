@@ -16,7 +16,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from eventstore.selectors import last_position
 from invitations.selectors import delivery_counts, invitation_counts
-from organizations.selectors import oldest_pending_organization_age, onboarding_request_counts, organization_counts
+from onboarding.selectors import onboarding_request_counts
+from organizations.selectors import oldest_pending_organization_age, organization_counts
 
 
 def _gauge(name: str, documentation: str, label: str, counts: dict[str, int]) -> GaugeMetricFamily:

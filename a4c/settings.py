@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "temporal_bridge",
     "organizations",
     "invitations",
+    "onboarding",
 ]
 
 MIDDLEWARE = [

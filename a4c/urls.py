@@ -9,7 +9,7 @@ admin.site.login_form = RateLimitedAdminLoginForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/admin/", include("organizations.urls")),
+    path("api/admin/", include("onboarding.urls")),
     path("invitations/", include("invitations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -288,7 +288,7 @@ def measure_fanout(n: int, meter: CpuMeter) -> dict:
     began = time.monotonic()
     start_workflow_rollback_unsafe(
         FANOUT_WORKFLOW,
-        FanOutInput(org_id, [Invitee(f"person{i:05d}@example.org") for i in range(n)], results_timeout=900),
+        FanOutInput(org_id, [Invitee(email=f"person{i:05d}@example.org") for i in range(n)], results_timeout=900),
         id=workflow_id,
         queue="bootstrap",
     )

@@ -40,7 +40,7 @@ def main() -> None:
     from temporalio.client import WorkflowHistory
     from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
-    from organizations.workflows import OrganizationBootstrapWorkflow
+    from onboarding.workflows import OrganizationBootstrapWorkflow
     from temporal_bridge.worker import WorkflowCodeCache
 
     WorkflowCodeCache.install([OrganizationBootstrapWorkflow])

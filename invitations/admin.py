@@ -6,7 +6,6 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
-from organizations.payloads import bootstrap_workflow_id
 from temporal_bridge.client import workflow_ui_url
 
 from . import services
@@ -159,11 +158,9 @@ class InvitationAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="Workflows in Temporal")
     def workflows(self, obj: Invitation):
-        bootstrap = obj.bootstrap_workflow_id or bootstrap_workflow_id(str(obj.organization_id))
-        links = [
-            ("Invitation lifecycle", workflow_ui_url(obj.workflow_id)),
-            ("Organization bootstrap", workflow_ui_url(bootstrap)),
-        ]
+        links = [("Invitation lifecycle", workflow_ui_url(obj.workflow_id))]
+        if obj.bootstrap_workflow_id:
+            links.append(("Organization bootstrap", workflow_ui_url(obj.bootstrap_workflow_id)))
         return format_html_join(
             " · ", '<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', ((u, t) for t, u in links)
         )

@@ -6,6 +6,8 @@ from django.http import HttpRequest
 from organizations.validation import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 
 from .emails import canonical_email
+from .models import ROLE_CHOICES
+from .payloads import Role
 
 
 class NewAccountForm(forms.Form):
@@ -75,3 +77,15 @@ class InvitedAccountLoginForm(AuthenticationForm):
         User = get_user_model()
         account = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
         return account is not None and canonical_email(account.email or "") == self.email_canonical
+
+
+class InviteUserForm(forms.Form):
+    """One person to invite to an active organization (the invitations service checks the list as a whole)."""
+
+    email = forms.EmailField(max_length=254)
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    role = forms.ChoiceField(choices=ROLE_CHOICES, initial=Role.CLINICIAN)
+
+
+InviteUsersFormSet = forms.formset_factory(InviteUserForm, extra=3, min_num=1, validate_min=True)

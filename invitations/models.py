@@ -8,15 +8,20 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from .payloads import Role
+from .payloads import FINAL_DELIVERY_STATUSES, DeliveryKind, DeliveryStatus, InvitationStatus, Role
+
+__all__ = ["FINAL_DELIVERY_STATUSES", "DeliveryKind", "DeliveryStatus", "InvitationStatus", "Role"]
 
 
-class InvitationStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    ACCEPTED = "accepted", "Accepted"
-    DECLINED = "declined", "Declined"
-    REVOKED = "revoked", "Revoked"
-    EXPIRED = "expired", "Expired"
+def _choices(enum, labels: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    # The enums live in payloads (workflow code shares them); the models take their choices from them.
+    labels = labels or {}
+    return [(member.value, labels.get(member.value, member.value.replace("_", " ").capitalize())) for member in enum]
+
+
+INVITATION_STATUS_CHOICES = _choices(InvitationStatus)
+DELIVERY_KIND_CHOICES = _choices(DeliveryKind)
+DELIVERY_STATUS_CHOICES = _choices(DeliveryStatus, {DeliveryStatus.RETRYING: "Waiting to retry"})
 
 
 class EmailStatus(models.TextChoices):
@@ -25,7 +30,7 @@ class EmailStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-ROLE_CHOICES = [(r.value, r.value.replace("_", " ").capitalize()) for r in Role]
+ROLE_CHOICES = _choices(Role)
 
 
 class Invitation(models.Model):
@@ -40,7 +45,7 @@ class Invitation(models.Model):
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
     role = models.CharField(max_length=40, choices=ROLE_CHOICES)
-    status = models.CharField(max_length=20, choices=InvitationStatus.choices, default=InvitationStatus.PENDING)
+    status = models.CharField(max_length=20, choices=INVITATION_STATUS_CHOICES, default=InvitationStatus.PENDING)
     email_status = models.CharField(max_length=20, choices=EmailStatus.choices, default=EmailStatus.NOT_SENT)
     emails_sent = models.PositiveIntegerField(default=0)
     last_email_error = models.TextField(blank=True)
@@ -145,38 +150,18 @@ class Membership(models.Model):
         return f"{self.user_id} as {self.role} in {self.organization_id}"
 
 
-class DeliveryKind(models.TextChoices):
-    INVITATION = "invitation", "Invitation"
-    REMINDER = "reminder", "Reminder"
-    RESEND = "resend", "Resend"
-
-
-class DeliveryStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    SENDING = "sending", "Sending"
-    RETRYING = "retrying", "Waiting to retry"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
-
-
-FINAL_DELIVERY_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.FAILED)
-
-
 class InvitationDelivery(models.Model):
     """One email to send (operational data, not a projection). Its id is derived from who asked for it
     (workflow, attempt, invitation), so a retried enqueue finds the same row."""
 
     id = models.UUIDField(primary_key=True, editable=False)
     invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="deliveries")
-    kind = models.CharField(max_length=20, choices=DeliveryKind.choices)
-    status = models.CharField(max_length=20, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
+    kind = models.CharField(max_length=20, choices=DELIVERY_KIND_CHOICES)
+    status = models.CharField(max_length=20, choices=DELIVERY_STATUS_CHOICES, default=DeliveryStatus.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
-    # Who hears the outcome (a DeliveryReport signal); empty for nobody.
+    # The delivery workflow that hears the outcome (a DeliveryReport signal); empty for nobody.
     notify_workflow_id = models.CharField(max_length=200, blank=True)
-    # The bootstrap attempt that asked for it (0: none, or unknown): a retried bootstrap is a new run of the same
-    # workflow, which must not count the reports of an earlier attempt's emails.
-    notify_attempt = models.PositiveIntegerField(default=0)
     # Selector of the token the sent email carries (never the verifier).
     token_selector = models.CharField(max_length=32, blank=True)
     # A task sending this row holds it until then; a duplicate delivery of the task backs off meanwhile.

@@ -263,7 +263,6 @@ class OutgoingEmail:
     organization_name: str
     inviter: str
     reported_at: datetime | None = None  # when the waiting workflow was told the outcome
-    notify_attempt: int = 0
 
     @property
     def role_display(self) -> str:
@@ -282,7 +281,7 @@ def _outgoing_sql(connection) -> str:
         f"d.{col(delivery, 'claimed_until')}, i.{col(inv, 'status')}, i.{col(inv, 'expires_at')}, "
         f"i.{col(inv, 'email')}, i.{col(inv, 'first_name')}, i.{col(inv, 'role')}, o.{col(org, 'name')}, "
         f"u.{col(user, user.pk.name)}, u.{col(user, 'first_name')}, u.{col(user, 'last_name')}, "
-        f"u.{col(user, User.USERNAME_FIELD)}, d.{col(delivery, 'reported_at')}, d.{col(delivery, 'notify_attempt')} "
+        f"u.{col(user, User.USERNAME_FIELD)}, d.{col(delivery, 'reported_at')} "
         f"FROM {q(delivery.db_table)} d "
         f"JOIN {q(inv.db_table)} i ON i.{col(inv, 'id')} = d.{col(delivery, 'invitation')} "
         f"JOIN {q(org.db_table)} o ON o.{col(org, 'id')} = i.{col(inv, 'organization')} "
@@ -322,7 +321,6 @@ def outgoing_email(delivery_id: str, *, using: str = DEFAULT_DB_ALIAS) -> Outgoi
         organization_name=org_name,
         inviter=_inviter(*row[15:19]),
         reported_at=_aware(row[19]) if row[19] is not None else None,
-        notify_attempt=row[20],
     )
 
 
@@ -364,9 +362,9 @@ def _counts(queryset, field: str, values: list[str]) -> dict[str, int]:
 
 def invitation_counts(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
     """Invitations per status, every status listed (0 where there are none)."""
-    return _counts(Invitation.objects.using(using), "status", InvitationStatus.values)
+    return _counts(Invitation.objects.using(using), "status", [s.value for s in InvitationStatus])
 
 
 def delivery_counts(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
     """Invitation email deliveries per status: queued, sending and retrying ones are still under way."""
-    return _counts(InvitationDelivery.objects.using(using), "status", DeliveryStatus.values)
+    return _counts(InvitationDelivery.objects.using(using), "status", [s.value for s in DeliveryStatus])

@@ -12,13 +12,14 @@ from django.conf import settings
 from django.contrib.auth import login, logout
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH, get_token
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import cookie, services
+from . import acceptance, cookie
 from .emails import canonical_email
+from .exceptions import AccountExists, AccountMismatch, InvitationUnavailable
 from .forms import InvitedAccountLoginForm, NewAccountForm
 from .landing import landing_cache
 from .ratelimit import attempt_allowed
@@ -28,25 +29,6 @@ from .selectors import InvitationPage, TokenState, invitation_page, token_check
 CSRF_PLACEHOLDER = f"csrf{secrets.token_hex(16)}"
 _CSRF_PLACEHOLDER_BYTES = CSRF_PLACEHOLDER.encode()
 
-
-def _csrf_token(request: HttpRequest) -> str:
-    """Django's get_token, in Django's format (a fresh mask, then the secret shifted by it), but drawing the mask
-    from one CSPRNG read: get_random_string reads the OS once per character, which was most of the landing
-    page's own cost. A browser without the CSRF cookie yet gets Django's get_token, which sets it."""
-    secret = request.META.get("CSRF_COOKIE")
-    if not secret or len(secret) != CSRF_SECRET_LENGTH:
-        return get_token(request)
-    chars, base = CSRF_ALLOWED_CHARS, len(CSRF_ALLOWED_CHARS)
-    # 256 random bits for 32 base-62 digits (190.5 bits): each digit is uniform to within 2^-65.
-    n, mask = int.from_bytes(secrets.token_bytes(32)), []
-    for _ in range(CSRF_SECRET_LENGTH):
-        n, digit = divmod(n, base)
-        mask.append(digit)
-    cipher = [chars[(_CSRF_CHAR_INDEX[c] + m) % base] for c, m in zip(secret, mask, strict=True)]
-    return "".join([chars[m] for m in mask] + cipher)
-
-
-_CSRF_CHAR_INDEX = {c: i for i, c in enumerate(CSRF_ALLOWED_CHARS)}
 
 PROBLEMS: dict[str, tuple[int, str, str]] = {
     TokenState.UNKNOWN: (
@@ -166,7 +148,7 @@ def _landing(
         html = _landing_html(request, page, mode, form=form, login_form=login_form, error=error)
         if reusable:
             landing_cache.keep_html(page, mode, html)
-    return HttpResponse(html.replace(_CSRF_PLACEHOLDER_BYTES, _csrf_token(request).encode()), status=status)
+    return HttpResponse(html.replace(_CSRF_PLACEHOLDER_BYTES, get_token(request).encode()), status=status)
 
 
 def _done(request: HttpRequest, context: dict) -> HttpResponse:
@@ -208,8 +190,8 @@ def _act(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action")
     if action == "decline":
         try:
-            services.invitation_decline(selector=selector)
-        except services.InvitationUnavailable as exc:
+            acceptance.invitation_decline(selector=selector)
+        except InvitationUnavailable as exc:
             return _problem(request, exc.state)
         finally:
             landing_cache.forget(selector)
@@ -229,23 +211,23 @@ def _act(request: HttpRequest) -> HttpResponse:
     mode = _mode(request, page)
     try:
         if mode == "confirm":
-            services.invitation_accept(selector=selector, user=request.user)
+            acceptance.invitation_accept(selector=selector, user=request.user)
         elif mode == "new":
             form = NewAccountForm(request.POST, email=page.email)
             if not form.is_valid():
                 return _landing(request, page, form=form, status=400)
-            acceptance = services.invitation_accept(
+            accepted = acceptance.invitation_accept(
                 selector=selector,
                 first_name=form.cleaned_data["first_name"],
                 last_name=form.cleaned_data["last_name"],
                 password=form.cleaned_data["password1"],
             )
-            login(request, acceptance.user, backend=settings.AUTHENTICATION_BACKENDS[0])
+            login(request, accepted.user, backend=settings.AUTHENTICATION_BACKENDS[0])
         else:
             return _landing(request, page, error="Log in as the invited account to accept.", status=403)
-    except services.InvitationUnavailable as exc:
+    except InvitationUnavailable as exc:
         return _problem(request, exc.state)
-    except (services.AccountExists, services.AccountMismatch) as exc:
+    except (AccountExists, AccountMismatch) as exc:
         return _landing(request, page, error=str(exc), status=409)
     finally:
         landing_cache.forget(selector)

@@ -1,7 +1,7 @@
-"""Activities of the bootstrap workflow: thin entry points over organizations.services.
+"""Activities of the organization steps: thin entry points over organizations.services.
 
 Each is safe to retry: the services check the provider and the projections before acting, and every event
-carries an idempotency key made from the workflow id, the bootstrap attempt and a stable step name.
+carries an idempotency key made from the workflow id, the attempt and a stable step name.
 Errors that retrying cannot fix are raised as non-retryable; timeouts, 429 and 5xx are left retryable.
 """
 
@@ -18,17 +18,16 @@ from . import services
 from .dns import DnsPermanentError, DnsTransientError
 from .payloads import (
     ActivateOrganizationInput,
-    Activity,
-    CompensationStep,
     ConfigureDnsInput,
     CreatedOrganization,
     CreateOrganizationInput,
     DnsDetails,
     DnsVerification,
     MarkFailedInput,
+    OrganizationActivity,
+    OrganizationScope,
     RecordInvitationsSentInput,
     RemoveDnsInput,
-    Step,
     VerifyDnsInput,
 )
 
@@ -47,16 +46,16 @@ def _retry_after(fn: Callable) -> Callable:
     return run
 
 
-def _bootstrap_activity(name: str) -> Callable[[Callable], Callable]:
+def _organization_activity(name: str) -> Callable[[Callable], Callable]:
     final = fail_for_good_on(ValidationError, DnsPermanentError, services.OrganizationAlreadyActive)
     return lambda fn: django_activity(name)(final(_retry_after(fn)))
 
 
-def _meta(step: str, organization_id: str):
-    return step_metadata(step, correlation_id=organization_id)
+def _meta(scope: OrganizationScope, organization_id: str, acting_user_id: int | None = None):
+    return step_metadata(scope, correlation_id=organization_id, acting_user_id=acting_user_id)
 
 
-@_bootstrap_activity(Activity.CREATE_ORGANIZATION)
+@_organization_activity(OrganizationActivity.CREATE)
 def create_organization(params: CreateOrganizationInput) -> CreatedOrganization:
     organization = services.organization_create(
         organization_id=params.organization_id,
@@ -65,75 +64,73 @@ def create_organization(params: CreateOrganizationInput) -> CreatedOrganization:
         subdomain=params.subdomain,
         parent_id=params.parent_id,
         attempt=params.attempt,
-        key=step_key(Step.CREATE_ORGANIZATION, params.attempt),
-        metadata=step_metadata(
-            Step.CREATE_ORGANIZATION, correlation_id=params.organization_id, acting_user_id=params.requested_by_id
-        ),
+        key=step_key(OrganizationScope.CREATE, params.attempt),
+        metadata=_meta(OrganizationScope.CREATE, params.organization_id, params.requested_by_id),
     )
     return CreatedOrganization(organization_id=str(organization.pk), domain=organization.domain)
 
 
-@_bootstrap_activity(Activity.CONFIGURE_DNS)
+@_organization_activity(OrganizationActivity.CONFIGURE_DNS)
 def configure_dns(params: ConfigureDnsInput) -> DnsDetails:
     return services.organization_dns_configure(
         organization_id=params.organization_id,
         subdomain=params.subdomain,
-        key=step_key(Step.CONFIGURE_DNS, params.attempt),
-        metadata=_meta(Step.CONFIGURE_DNS, params.organization_id),
+        key=step_key(OrganizationScope.CONFIGURE_DNS, params.attempt),
+        metadata=_meta(OrganizationScope.CONFIGURE_DNS, params.organization_id),
     )
 
 
-@_bootstrap_activity(Activity.VERIFY_DNS)
+@_organization_activity(OrganizationActivity.VERIFY_DNS)
 def verify_dns(params: VerifyDnsInput) -> DnsVerification:
     return services.organization_dns_verify(
         organization_id=params.organization_id,
         fqdn=params.fqdn,
         target=params.target,
         proxied=params.proxied,
-        key=step_key(Step.VERIFY_DNS, params.attempt),
-        metadata=_meta(Step.VERIFY_DNS, params.organization_id),
+        key=step_key(OrganizationScope.VERIFY_DNS, params.attempt),
+        metadata=_meta(OrganizationScope.VERIFY_DNS, params.organization_id),
     )
 
 
-@_bootstrap_activity(Activity.RECORD_INVITATIONS_SENT)
+@_organization_activity(OrganizationActivity.RECORD_INVITATIONS_SENT)
 def record_invitations_sent(params: RecordInvitationsSentInput) -> None:
     services.organization_invitations_sent_record(
         organization_id=params.organization_id,
         counts=params.counts,
-        key=step_key(Step.SEND_INVITATIONS, params.attempt),
-        metadata=_meta(Step.SEND_INVITATIONS, params.organization_id),
+        key=step_key(OrganizationScope.INVITATIONS_SENT, params.attempt),
+        metadata=_meta(OrganizationScope.INVITATIONS_SENT, params.organization_id),
     )
 
 
-@_bootstrap_activity(Activity.ACTIVATE)
+@_organization_activity(OrganizationActivity.ACTIVATE)
 def activate_organization(params: ActivateOrganizationInput) -> None:
     services.organization_activate(
         organization_id=params.organization_id,
-        key=step_key(Step.ACTIVATE, params.attempt),
-        metadata=_meta(Step.ACTIVATE, params.organization_id),
+        key=step_key(OrganizationScope.ACTIVATE, params.attempt),
+        metadata=_meta(OrganizationScope.ACTIVATE, params.organization_id),
     )
 
 
-@_bootstrap_activity(Activity.REMOVE_DNS)
+@_organization_activity(OrganizationActivity.REMOVE_DNS)
 def remove_dns(params: RemoveDnsInput) -> None:
     services.organization_dns_remove(
         organization_id=params.organization_id,
         subdomain=params.subdomain,
         record_id=params.record_id,
-        key=step_key(CompensationStep.REMOVE_DNS, params.attempt),
-        metadata=_meta(CompensationStep.REMOVE_DNS, params.organization_id),
+        key=step_key(OrganizationScope.REMOVE_DNS, params.attempt),
+        metadata=_meta(OrganizationScope.REMOVE_DNS, params.organization_id),
     )
 
 
-@_bootstrap_activity(Activity.MARK_FAILED)
+@_organization_activity(OrganizationActivity.MARK_FAILED)
 def mark_failed(params: MarkFailedInput) -> None:
     services.organization_mark_failed(
         organization_id=params.organization_id,
         step=params.step,
         message=params.message,
         compensation=params.compensation,
-        key=step_key(CompensationStep.MARK_FAILED, params.attempt),
-        metadata=_meta(CompensationStep.MARK_FAILED, params.organization_id),
+        key=step_key(OrganizationScope.MARK_FAILED, params.attempt),
+        metadata=_meta(OrganizationScope.MARK_FAILED, params.organization_id),
     )
 
 

@@ -1,15 +1,10 @@
-"""Rules for what may be bootstrapped, shared by the admin forms, the API serializers and the services."""
+"""Rules for an organization's name, type and subdomain, shared by the forms, the API serializers and the services."""
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
-
-from invitations.emails import MAX_EMAIL_LENGTH, canonical_email, email_too_long
-from invitations.payloads import Role
 
 from .models import OrganizationType
 from .selectors import subdomain_in_use
@@ -68,58 +63,3 @@ def check_subdomain_available(subdomain: str, *, exclude_id=None) -> None:
         raise SubdomainTaken(
             f"“{subdomain}” is already used by an organization that is pending or active.", code="taken"
         )
-
-
-def validate_invitees(invitees: Iterable[Mapping]) -> list[dict]:
-    """Each invitee's email (valid, unique by canonical form) and role; at least one organization admin.
-
-    Raises ValidationError with a dict: {"invitees": [...]} for list-wide problems and
-    {"invitees.<index>.<field>": [...]} for one invitee's field.
-    """
-    invitees = list(invitees)
-    if len(invitees) > settings.BOOTSTRAP_MAX_INVITEES:
-        # The list travels in the workflow's input (Temporal refuses payloads over 2 MB) and each invitee's
-        # email reports back by signal (Temporal caps signals per run): a list past the cap is refused whole.
-        raise ValidationError(
-            {
-                "invitees": [
-                    f"At most {settings.BOOTSTRAP_MAX_INVITEES} invitees per bootstrap; this list has {len(invitees)}."
-                ]
-            }
-        )
-    errors: dict[str, list[str]] = {}
-    cleaned: list[dict] = []
-    seen: dict[str, int] = {}
-    for index, invitee in enumerate(invitees):
-        email = (invitee.get("email") or "").strip()
-        role = invitee.get("role") or Role.ORGANIZATION_ADMIN
-        if email_too_long(email):
-            errors.setdefault(f"invitees.{index}.email", []).append(
-                f"An address may have at most {MAX_EMAIL_LENGTH} characters; this one has {len(email)}."
-            )
-        else:
-            try:
-                validate_email(email)
-            except ValidationError:
-                errors.setdefault(f"invitees.{index}.email", []).append(f"“{email}” is not a valid email address.")
-            else:
-                canonical = canonical_email(email)
-                if canonical in seen:
-                    errors.setdefault(f"invitees.{index}.email", []).append(
-                        f"{email} is already invitee {seen[canonical] + 1} (addresses are compared case-insensitively)."
-                    )
-                seen.setdefault(canonical, index)
-        if role not in Role.__members__.values():
-            errors.setdefault(f"invitees.{index}.role", []).append(f"Choose one of: {', '.join(Role)}.")
-        names = {field: (invitee.get(field) or "").strip() for field in ("first_name", "last_name")}
-        for field, value in names.items():
-            if has_control_characters(value):
-                errors.setdefault(f"invitees.{index}.{field}", []).append(CONTROL_CHARACTERS_MESSAGE)
-        cleaned.append({"email": email, **names, "role": role})
-    if not cleaned:
-        errors.setdefault("invitees", []).append("Add at least one invitee.")
-    elif not any(i["role"] == Role.ORGANIZATION_ADMIN for i in cleaned):
-        errors.setdefault("invitees", []).append("At least one invitee must have the organization admin role.")
-    if errors:
-        raise ValidationError(errors)
-    return cleaned

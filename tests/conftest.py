@@ -49,6 +49,35 @@ def temporal_worker(temporal_env):
     return start
 
 
+@pytest.fixture
+def history_keeper(temporal_env):
+    """keep(workflow_id, workflow_class, path): replay a closed workflow's history with the current code, and with
+    A4C_RECORD_HISTORIES=1 save it at `path` for the replay tests to check forever."""
+    import asyncio
+
+    from temporalio.service import RPCError
+    from temporalio.worker import Replayer
+
+    from temporal_bridge.client import temporal
+
+    def keep(workflow_id: str, workflow_class: type, path, *, missing_ok: bool = False):
+        try:
+            history = temporal.run(lambda client: client.get_workflow_handle(workflow_id).fetch_history())
+        except RPCError:
+            if missing_ok:
+                return None
+            raise
+        if not history.events and missing_ok:
+            return None
+        asyncio.run(Replayer(workflows=[workflow_class]).replay_workflow(history))
+        if os.environ.get("A4C_RECORD_HISTORIES"):
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(history.to_json())
+        return history
+
+    return keep
+
+
 @pytest.fixture(scope="session")
 def powerdns(tmp_path_factory):
     """One real PowerDNS authoritative server (Debian's pdns-server) on loopback ports for the session."""

@@ -52,7 +52,7 @@ def test_the_figures_follow_the_projections(client, settings):
     active = organization_make("Active Care", active=True)
     invitation_services.invitations_generate(
         organization_id=active,
-        invitees=[Invitee("first@example.org"), Invitee("second@example.org")],
+        invitees=[Invitee(email="first@example.org"), Invitee(email="second@example.org")],
         key_prefix="metrics",
         metadata=EventMetadata(),
     )

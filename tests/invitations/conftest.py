@@ -1,14 +1,13 @@
-"""Invitation tests: the fan-out workflow registered, an organization to invite to, rate limits reset. The SMTP
-server and the Celery worker are in tests/conftest.py."""
+"""Invitation tests: an organization to invite to, rate limits reset. The SMTP server and the Celery worker are in
+tests/conftest.py."""
+
+from pathlib import Path
 
 import pytest
 
-from temporal_bridge.registry import register
 from tests.support.organizations import organization_make
 
-from .fanout_workflow import FanOutWorkflow
-
-register("bootstrap", workflows=[FanOutWorkflow])
+HISTORIES = Path(__file__).parent / "histories"
 
 
 @pytest.fixture
@@ -19,9 +18,8 @@ def organization():
 
 @pytest.fixture
 def users_worker(temporal_worker):
-    """Temporal workers for the bootstrap queue (the test fan-out workflow and the invitation activities)
-    and the users queue (UserInvitationWorkflow)."""
-    with temporal_worker(["bootstrap", "users"]):
+    """A Temporal worker for the users queue (the fan-out and lifecycle workflows and their activities)."""
+    with temporal_worker(["users"]):
         yield
 
 

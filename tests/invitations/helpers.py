@@ -1,20 +1,89 @@
 import re
 import uuid
+from dataclasses import dataclass, field
 
-from invitations.payloads import Invitee
+from eventstore.events import EventMetadata
+from invitations import services
+from invitations.payloads import (
+    DELIVERY_WORKFLOW_TYPE,
+    InvitationDeliveryInput,
+    InvitationDeliveryResult,
+    Invitee,
+)
 from temporal_bridge.client import start_workflow_rollback_unsafe, temporal
+from temporal_bridge.queues import TaskQueue
 
-from .fanout_workflow import FANOUT_WORKFLOW, FanOutInput, FanOutResult
+
+@dataclass(kw_only=True)
+class FanOut:
+    """What a test reads of a finished fan-out: the invitations, and each one's outcome as the workflow counted it."""
+
+    workflow_id: str
+    invitation_ids: list[str]
+    sent: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # reported failed
+    missing: list[str] = field(default_factory=list)  # never reported before the results timeout
+    signals: int = 0
+    revoked: int = 0
 
 
-def fan_out(organization_id: str, invitees: list[Invitee], **kwargs) -> FanOutResult:
-    """Generate invitations and send their emails through the real activities, Celery and SMTP; wait for
-    every delivery report."""
+def fan_out_start(
+    organization_id: str, invitees: list[Invitee], *, invited_by_id: int | None = None, results_timeout: float = 120.0
+) -> str:
+    """Start the real fan-out workflow (InvitationDeliveryWorkflow) for these invitees; returns its workflow id."""
     workflow_id = f"fanout-{uuid.uuid4()}"
-    start_workflow_rollback_unsafe(
-        FANOUT_WORKFLOW, FanOutInput(organization_id, invitees, **kwargs), id=workflow_id, queue="bootstrap"
+    params = InvitationDeliveryInput(
+        organization_id=organization_id,
+        invitees=invitees,
+        scope=f"test/{workflow_id}",
+        invited_by_id=invited_by_id,
+        results_timeout=results_timeout,
+        activity_timeout=300.0,
+        activity_retry_initial_interval=0.2,
+        activity_max_attempts=5,
     )
-    return workflow_result(workflow_id, FanOutResult, timeout=kwargs.get("results_timeout", 120) + 60)
+    start_workflow_rollback_unsafe(DELIVERY_WORKFLOW_TYPE, params, id=workflow_id, queue=TaskQueue.USERS)
+    return workflow_id
+
+
+def fan_out_wait(workflow_id: str, timeout: float = 180.0) -> FanOut:
+    result: InvitationDeliveryResult = workflow_result(workflow_id, InvitationDeliveryResult, timeout=timeout)
+    missing = set(result.unreported_invitation_ids)
+    failed = set(result.counts.failed_invitation_ids) - missing
+    return FanOut(
+        workflow_id=workflow_id,
+        invitation_ids=result.invitation_ids,
+        sent=sorted(set(result.invitation_ids) - failed - missing),
+        failed=sorted(failed),
+        missing=sorted(missing),
+        signals=result.signals,
+    )
+
+
+def fan_out(
+    organization_id: str,
+    invitees: list[Invitee],
+    *,
+    invited_by_id: int | None = None,
+    results_timeout: float = 120.0,
+    revoke_after: bool = False,
+) -> FanOut:
+    """Generate invitations and send their emails through the real fan-out workflow (its activities, Celery and SMTP);
+    wait for every delivery report. `revoke_after` then revokes every pending invitation as a failed bootstrap's
+    compensation does."""
+    workflow_id = fan_out_start(
+        organization_id, invitees, invited_by_id=invited_by_id, results_timeout=results_timeout
+    )
+    outcome = fan_out_wait(workflow_id, timeout=results_timeout + 60)
+    if revoke_after:
+        revoked = services.invitations_revoke_pending(
+            organization_id=organization_id,
+            reason="test compensation",
+            key_prefix=f"test/{workflow_id}/revoke",
+            metadata=EventMetadata(correlation_id=organization_id),
+        )
+        outcome.revoked = len(revoked)
+    return outcome
 
 
 def workflow_result(workflow_id: str, result_type=None, timeout: float = 60):

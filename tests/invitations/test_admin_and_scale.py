@@ -10,6 +10,7 @@ from invitations.models import Invitation, InvitationDelivery
 from invitations.payloads import Invitee
 from invitations.selectors import organization_invitations, organization_members
 
+from .conftest import HISTORIES  # noqa: E402
 from .helpers import fan_out, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,7 +28,7 @@ def staff(*perms: str) -> Client:
 def test_resend_and_revoke_need_their_own_permission_and_a_confirmation(
     organization, users_worker, celery_worker, smtp
 ):
-    ids = fan_out(organization, [Invitee("x@example.org"), Invitee("y@example.org")]).invitation_ids
+    ids = fan_out(organization, [Invitee(email="x@example.org"), Invitee(email="y@example.org")]).invitation_ids
     viewer = staff()
     page = viewer.get(CHANGELIST)
     assert page.status_code == 200 and b"x@example.org" in page.content
@@ -56,8 +57,10 @@ def test_resend_and_revoke_need_their_own_permission_and_a_confirmation(
 
 
 @pytest.mark.slow
-def test_a_thousand_invitees_are_each_emailed_and_counted_once(organization, users_worker, celery_worker, smtp):
-    invitees = [Invitee(f"person{i:04d}@example.org") for i in range(1000)]
+def test_a_thousand_invitees_are_each_emailed_and_counted_once(
+    organization, users_worker, celery_worker, smtp, history_keeper
+):
+    invitees = [Invitee(email=f"person{i:04d}@example.org") for i in range(1000)]
     result = fan_out(organization, invitees, results_timeout=600)
     assert len(result.invitation_ids) == 1000 == len(set(result.invitation_ids))
     assert sorted(result.sent) == sorted(result.invitation_ids)
@@ -65,3 +68,6 @@ def test_a_thousand_invitees_are_each_emailed_and_counted_once(organization, use
     assert result.signals >= 1000
     assert len(smtp.wait_for(1000)) == 1000
     assert InvitationDelivery.objects.filter(status="sent").count() == 1000
+    from invitations.workflows import InvitationDeliveryWorkflow
+
+    history_keeper(result.workflow_id, InvitationDeliveryWorkflow, HISTORIES / "delivery_big_fan_out.json")

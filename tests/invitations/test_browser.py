@@ -19,7 +19,7 @@ def test_a_new_invitee_accepts_in_a_browser(
     settings, live_server, browser, organization, users_worker, celery_worker, smtp
 ):
     settings.INVITATION_BASE_URL = live_server.url
-    fan_out(organization, [Invitee("robin@example.test", "Robin", "Hood", "clinician")])
+    fan_out(organization, [Invitee(email="robin@example.test", first_name="Robin", last_name="Hood", role="clinician")])
     (message,) = smtp.to("robin@example.test")
     link = LINK.search(smtp.text(message)).group(0)
     assert link.startswith(live_server.url)

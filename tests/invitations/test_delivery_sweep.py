@@ -8,7 +8,7 @@ from django.utils import timezone
 from temporalio.service import RPCError
 
 from eventstore.events import EventMetadata
-from invitations import services
+from invitations import deliveries, services
 from invitations.models import DeliveryStatus, InvitationDelivery
 from invitations.payloads import DELIVERY_SWEEP_SCHEDULE_ID, Invitee
 from temporal_bridge.client import temporal
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def invite(organization, email: str) -> str:
     (invitation_id,) = services.invitations_generate(
-        organization_id=organization, invitees=[Invitee(email)], key_prefix=f"sweep/{email}", metadata=EventMetadata()
+        organization_id=organization, invitees=[Invitee(email=email)], key_prefix=f"sweep/{email}", metadata=EventMetadata()
     )
     return invitation_id
 
@@ -30,7 +30,7 @@ def delivery(invitation_id: str, *, status=DeliveryStatus.QUEUED, age_minutes: f
     at = timezone.now() - datetime.timedelta(minutes=age_minutes)
     claimed = at + datetime.timedelta(minutes=lease_minutes) if lease_minutes is not None else None
     return InvitationDelivery.objects.create(
-        id=services.delivery_id_for(f"sweep/{invitation_id}/{status}/{age_minutes}/{lease_minutes}/{extra}"),
+        id=deliveries.delivery_id_for(f"sweep/{invitation_id}/{status}/{age_minutes}/{lease_minutes}/{extra}"),
         **extra,
         invitation_id=invitation_id,
         kind="invitation",
@@ -49,12 +49,12 @@ def test_the_sweep_publishes_stranded_deliveries_once(organization, monkeypatch)
     delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=30)
     delivery(invitation_id, status=DeliveryStatus.SENDING, age_minutes=30, lease_minutes=40)  # being sent
     published: list[str] = []
-    monkeypatch.setattr(services, "deliveries_enqueue_rollback_unsafe", lambda ids: published.extend(map(str, ids)))
+    monkeypatch.setattr(deliveries, "deliveries_enqueue_rollback_unsafe", lambda ids: published.extend(map(str, ids)))
 
-    assert services.deliveries_requeue_stale(older_than=datetime.timedelta(minutes=15)) == 2
+    assert deliveries.deliveries_requeue_stale(older_than=datetime.timedelta(minutes=15)) == 2
     assert sorted(published) == sorted([str(stranded.pk), str(abandoned.pk)])
     # Published again just now: the next sweep leaves them to those tasks.
-    assert services.deliveries_requeue_stale(older_than=datetime.timedelta(minutes=15)) == 0
+    assert deliveries.deliveries_requeue_stale(older_than=datetime.timedelta(minutes=15)) == 0
 
 
 def test_the_sweep_publishes_a_retry_or_a_report_whose_own_publish_was_lost(settings, organization, monkeypatch):
@@ -77,9 +77,9 @@ def test_the_sweep_publishes_a_retry_or_a_report_whose_own_publish_was_lost(sett
     # Sent three days ago and republished by sweeps since (updated_at moves, sent_at does not): past the horizon.
     delivery(invitation_id, status=DeliveryStatus.SENT, age_minutes=33, sent_at=ago(3 * 24 * 60), **waits)
     published: list[str] = []
-    monkeypatch.setattr(services, "deliveries_enqueue_rollback_unsafe", lambda ids: published.extend(map(str, ids)))
+    monkeypatch.setattr(deliveries, "deliveries_enqueue_rollback_unsafe", lambda ids: published.extend(map(str, ids)))
 
-    assert services.deliveries_requeue_stale(older_than=datetime.timedelta(minutes=15)) == 2
+    assert deliveries.deliveries_requeue_stale(older_than=datetime.timedelta(minutes=15)) == 2
     assert sorted(published) == sorted([str(lost_retry.pk), str(owed.pk)])
 
 
@@ -154,14 +154,14 @@ def test_a_report_retried_through_an_outage_keeps_the_sweep_off_and_ends_at_the_
         invitation_id, status=DeliveryStatus.FAILED, age_minutes=60, failed_at=old, notify_workflow_id="wf"
     )
     published: list[str] = []
-    monkeypatch.setattr(services, "deliveries_enqueue_rollback_unsafe", lambda ids: published.extend(map(str, ids)))
+    monkeypatch.setattr(deliveries, "deliveries_enqueue_rollback_unsafe", lambda ids: published.extend(map(str, ids)))
 
-    assert services.delivery_report_postponed(delivery_id=str(live.pk)) is True
-    assert services.deliveries_requeue_stale(older_than=datetime.timedelta(minutes=15)) == 0, "its own chain is alive"
+    assert deliveries.delivery_report_postponed(delivery_id=str(live.pk)) is True
+    assert deliveries.deliveries_requeue_stale(older_than=datetime.timedelta(minutes=15)) == 0, "its own chain is alive"
     live.refresh_from_db()
     assert live.reported_at is None and live.updated_at > recent
 
-    assert services.delivery_report_postponed(delivery_id=str(ancient.pk)) is False
+    assert deliveries.delivery_report_postponed(delivery_id=str(ancient.pk)) is False
     ancient.refresh_from_db()
     assert ancient.reported_at is not None, "settled: no workflow waits a day for it"
     assert published == []

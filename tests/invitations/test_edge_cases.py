@@ -9,7 +9,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from eventstore.events import EventMetadata
 from eventstore.models import Event
-from invitations import services
+from invitations import acceptance, deliveries, lifecycle, services
 from invitations.emails import MAX_EMAIL_LENGTH
 from invitations.models import Invitation, InvitationDelivery
 from invitations.payloads import Invitee
@@ -30,7 +30,7 @@ def test_an_address_too_long_to_store_is_refused_before_anything_is_written(orga
     with pytest.raises(services.InvalidInvitationData, match=f"longer than {MAX_EMAIL_LENGTH} characters"):
         services.invitations_generate(
             organization_id=organization,
-            invitees=[Invitee("first@example.org"), Invitee(address)],
+            invitees=[Invitee(email="first@example.org"), Invitee(email=address)],
             key_prefix="test-long",
             metadata=EventMetadata(),
         )
@@ -46,7 +46,7 @@ def test_a_retried_reminder_publishes_its_email_again(organization, monkeypatch)
 
     (invitation_id,) = services.invitations_generate(
         organization_id=organization,
-        invitees=[Invitee("remind@example.org")],
+        invitees=[Invitee(email="remind@example.org")],
         key_prefix="test-remind",
         metadata=EventMetadata(),
     )
@@ -58,11 +58,11 @@ def test_a_retried_reminder_publishes_its_email_again(organization, monkeypatch)
             raise OperationalError("broker briefly unavailable")
         published.extend(str(d) for d in delivery_ids)
 
-    monkeypatch.setattr(services, "deliveries_enqueue_rollback_unsafe", publish)
+    monkeypatch.setattr(deliveries, "deliveries_enqueue_rollback_unsafe", publish)
     remind = {"invitation_id": invitation_id, "scope": f"{invitation_id}/remind", "metadata": EventMetadata()}
     with pytest.raises(OperationalError):
-        services.invitation_remind(**remind)
-    assert services.invitation_remind(**remind) is True
+        lifecycle.invitation_remind(**remind)
+    assert lifecycle.invitation_remind(**remind) is True
     delivery = InvitationDelivery.objects.get(invitation_id=invitation_id, kind="reminder")
     assert published == ["refused", str(delivery.pk)]
     assert Event.objects.filter(event_type="invitation.reminded", stream_id=invitation_id).count() == 1
@@ -81,9 +81,9 @@ def _queued_delivery(organization, email: str) -> str:
     import datetime
 
     (invitation_id,) = services.invitations_generate(
-        organization_id=organization, invitees=[Invitee(email)], key_prefix=f"test/{email}", metadata=EventMetadata()
+        organization_id=organization, invitees=[Invitee(email=email)], key_prefix=f"test/{email}", metadata=EventMetadata()
     )
-    delivery_id = str(services.delivery_id_for(f"test/{email}/{invitation_id}"))
+    delivery_id = str(deliveries.delivery_id_for(f"test/{email}/{invitation_id}"))
     now = datetime.datetime.now(datetime.UTC)
     InvitationDelivery.objects.create(
         id=delivery_id, invitation_id=invitation_id, kind="invitation", queued_at=now, updated_at=now
@@ -101,12 +101,12 @@ def test_a_claim_outlasts_the_longest_send_to_a_slow_relay(organization, setting
         "default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": {"timeout": 10}}
     }
     delivery_id = _queued_delivery(organization, "slow-relay@example.org")
-    assert services.delivery_claim(delivery_id=delivery_id).outcome == "send"
+    assert deliveries.delivery_claim(delivery_id=delivery_id).outcome == "send"
 
     held = InvitationDelivery.objects.annotate(now=Now()).get(pk=delivery_id)
     # Five greeting answers within 10 s each, four message answers within 600 s each, and a margin.
     assert (held.claimed_until - held.now).total_seconds() >= 5 * 10 + 4 * 600
-    assert services.delivery_claim(delivery_id=delivery_id).outcome == "busy"
+    assert deliveries.delivery_claim(delivery_id=delivery_id).outcome == "busy"
 
 
 def test_a_host_whose_clock_runs_ahead_does_not_take_over_a_held_delivery(organization, monkeypatch):
@@ -116,12 +116,12 @@ def test_a_host_whose_clock_runs_ahead_does_not_take_over_a_held_delivery(organi
     from django.utils import timezone
 
     delivery_id = _queued_delivery(organization, "skew@example.org")
-    assert services.delivery_claim(delivery_id=delivery_id).outcome == "send"
+    assert deliveries.delivery_claim(delivery_id=delivery_id).outcome == "send"
     fast = timezone.now() + datetime.timedelta(hours=1)
-    monkeypatch.setattr(services.timezone, "now", lambda: fast)
-    assert services.delivery_claim(delivery_id=delivery_id).outcome == "busy"
+    monkeypatch.setattr(timezone, "now", lambda: fast)
+    assert deliveries.delivery_claim(delivery_id=delivery_id).outcome == "busy"
     _lease_runs_out(delivery_id)
-    assert services.delivery_claim(delivery_id=delivery_id).outcome == "send"
+    assert deliveries.delivery_claim(delivery_id=delivery_id).outcome == "send"
 
 
 def test_a_copy_whose_lease_ran_out_cannot_overwrite_the_copy_that_took_over(organization):
@@ -133,40 +133,43 @@ def test_a_copy_whose_lease_ran_out_cannot_overwrite_the_copy_that_took_over(org
 
     (invitation_id,) = services.invitations_generate(
         organization_id=organization,
-        invitees=[Invitee("lease@example.org")],
+        invitees=[Invitee(email="lease@example.org")],
         key_prefix="test-lease",
         metadata=EventMetadata(),
     )
-    delivery_id = str(services.delivery_id_for(f"test-lease/{invitation_id}"))
+    delivery_id = str(deliveries.delivery_id_for(f"test-lease/{invitation_id}"))
     now = datetime.datetime.now(datetime.UTC)
     InvitationDelivery.objects.create(
         id=delivery_id, invitation_id=invitation_id, kind="invitation", queued_at=now, updated_at=now
     )
-    a = services.delivery_claim(delivery_id=delivery_id)
+    a = deliveries.delivery_claim(delivery_id=delivery_id)
     _lease_runs_out(delivery_id)
-    b = services.delivery_claim(delivery_id=delivery_id)
+    b = deliveries.delivery_claim(delivery_id=delivery_id)
     assert (a.outcome, b.outcome) == ("send", "send")
-    services.delivery_mark_sent(delivery=b.delivery, selector=b.token.selector)
+    deliveries.delivery_mark_sent(delivery=b.delivery, selector=b.token.selector)
 
-    late_failure = services.delivery_mark_unsent(delivery=a.delivery, error="SMTPServerDisconnected", final=False)
+    late_failure = deliveries.delivery_mark_unsent(delivery=a.delivery, error="SMTPServerDisconnected", final=False)
     assert late_failure.status == DeliveryStatus.SENT  # what the task sees: no retry
-    assert services.delivery_mark_sent(delivery=a.delivery, selector=a.token.selector).status == DeliveryStatus.SENT
+    assert deliveries.delivery_mark_sent(delivery=a.delivery, selector=a.token.selector).status == DeliveryStatus.SENT
     row = InvitationDelivery.objects.get(pk=delivery_id)
     assert (row.status, row.token_selector) == (DeliveryStatus.SENT, b.token.selector)
-    assert services.delivery_claim(delivery_id=delivery_id).outcome == "done"
+    assert deliveries.delivery_claim(delivery_id=delivery_id).outcome == "done"
     sent = Event.objects.filter(stream_id=invitation_id, event_type="invitation.email_sent")
     assert [e.data["selector"] for e in sent] == [b.token.selector]
 
 
 def test_a_resend_supersedes_earlier_links_at_once_even_if_its_email_never_goes_out(organization):
     (invitation_id,) = services.invitations_generate(
-        organization_id=organization, invitees=[Invitee("leak@example.org")], key_prefix="t", metadata=EventMetadata()
+        organization_id=organization,
+        invitees=[Invitee(email="leak@example.org")],
+        key_prefix="t",
+        metadata=EventMetadata(),
     )
-    services.invitation_emails_enqueue(
+    deliveries.invitation_emails_enqueue(
         organization_id=organization, invitation_ids=[invitation_id], notify_workflow_id="", scope="t"
     )
-    claim = services.delivery_claim(delivery_id=str(InvitationDelivery.objects.get().pk))
-    services.delivery_mark_sent(delivery=claim.delivery, selector=claim.token.selector)
+    claim = deliveries.delivery_claim(delivery_id=str(InvitationDelivery.objects.get().pk))
+    deliveries.delivery_mark_sent(delivery=claim.delivery, selector=claim.token.selector)
     assert token_check(claim.token.value).state == TokenState.VALID
 
     assert services.invitation_resend(invitation_id=invitation_id) is not None  # its task is never run here
@@ -175,13 +178,16 @@ def test_a_resend_supersedes_earlier_links_at_once_even_if_its_email_never_goes_
 
 def sent_delivery(organization, notify_workflow_id="bootstrap-wf"):
     (invitation_id,) = services.invitations_generate(
-        organization_id=organization, invitees=[Invitee("told@example.org")], key_prefix="t", metadata=EventMetadata()
+        organization_id=organization,
+        invitees=[Invitee(email="told@example.org")],
+        key_prefix="t",
+        metadata=EventMetadata(),
     )
-    services.invitation_emails_enqueue(
+    deliveries.invitation_emails_enqueue(
         organization_id=organization, invitation_ids=[invitation_id], notify_workflow_id=notify_workflow_id, scope="t"
     )
-    claim = services.delivery_claim(delivery_id=str(InvitationDelivery.objects.get().pk))
-    return services.delivery_mark_sent(delivery=claim.delivery, selector=claim.token.selector)
+    claim = deliveries.delivery_claim(delivery_id=str(InvitationDelivery.objects.get().pk))
+    return deliveries.delivery_mark_sent(delivery=claim.delivery, selector=claim.token.selector)
 
 
 def test_a_delivery_is_reported_to_its_workflow_once(organization, temporal_env):
@@ -190,10 +196,10 @@ def test_a_delivery_is_reported_to_its_workflow_once(organization, temporal_env)
     waiting = f"waiting-{uuid.uuid4()}"  # a run on a queue no worker serves: it keeps what it is sent
     temporal.run(lambda client: client.start_workflow("Waiting", id=waiting, task_queue="nobody-serves-this"))
     delivery = sent_delivery(organization, notify_workflow_id=waiting)
-    assert services.delivery_report_rollback_unsafe(delivery=delivery) is not None
+    assert deliveries.delivery_report_rollback_unsafe(delivery=delivery) is not None
     again = outgoing_email(delivery.id)
     assert again.reported_at is not None
-    assert services.delivery_report_rollback_unsafe(delivery=again) is None
+    assert deliveries.delivery_report_rollback_unsafe(delivery=again) is None
 
     history = temporal.run(lambda client: client.get_workflow_handle(waiting).fetch_history())
     signalled = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
@@ -202,7 +208,7 @@ def test_a_delivery_is_reported_to_its_workflow_once(organization, temporal_env)
 
 def test_a_report_to_a_workflow_that_has_ended_is_settled(organization, temporal_env):
     delivery = sent_delivery(organization, notify_workflow_id=f"gone-{uuid.uuid4()}")  # Temporal: NOT_FOUND
-    assert services.delivery_report_rollback_unsafe(delivery=delivery) is None
+    assert deliveries.delivery_report_rollback_unsafe(delivery=delivery) is None
     assert outgoing_email(delivery.id).reported_at is not None, "settled: no one is left to tell"
 
 
@@ -220,14 +226,14 @@ def test_a_report_temporal_refuses_for_good_is_not_retried_forever(organization,
     def refuse(call, **kwargs):
         raise RPCError("signal count limit exceeded", status, b"")
 
-    monkeypatch.setattr(services.temporal, "run", refuse)
+    monkeypatch.setattr(temporal, "run", refuse)
     delivery = sent_delivery(organization)
     if retried:
         with pytest.raises(TemporalUnavailable):
-            services.delivery_report_rollback_unsafe(delivery=delivery)
+            deliveries.delivery_report_rollback_unsafe(delivery=delivery)
         assert outgoing_email(delivery.id).reported_at is None, "to be reported later"
     else:
-        assert services.delivery_report_rollback_unsafe(delivery=delivery) is None
+        assert deliveries.delivery_report_rollback_unsafe(delivery=delivery) is None
         assert outgoing_email(delivery.id).reported_at is not None, "settled: no one is left to tell"
 
 
@@ -249,16 +255,16 @@ def test_compensation_takes_back_the_roles_accepted_invitations_granted(organiza
 
     accepted, pending = services.invitations_generate(
         organization_id=organization,
-        invitees=[Invitee("early@example.org", role="clinician"), Invitee("later@example.org")],
+        invitees=[Invitee(email="early@example.org", role="clinician"), Invitee(email="later@example.org")],
         key_prefix="t",
         metadata=EventMetadata(),
     )
-    services.invitation_emails_enqueue(
+    deliveries.invitation_emails_enqueue(
         organization_id=organization, invitation_ids=[accepted], notify_workflow_id="", scope="t"
     )
-    claim = services.delivery_claim(delivery_id=str(InvitationDelivery.objects.get().pk))
-    services.delivery_mark_sent(delivery=claim.delivery, selector=claim.token.selector)
-    user = services.invitation_accept(selector=claim.token.selector, password="a long enough password 42").user
+    claim = deliveries.delivery_claim(delivery_id=str(InvitationDelivery.objects.get().pk))
+    deliveries.delivery_mark_sent(delivery=claim.delivery, selector=claim.token.selector)
+    user = acceptance.invitation_accept(selector=claim.token.selector, password="a long enough password 42").user
     assert Membership.objects.get(organization_id=organization).user == user
 
     def compensate():
@@ -281,7 +287,7 @@ def test_compensation_signals_only_the_invitations_its_own_step_revoked(organiza
 
     def generate(email: str, prefix: str) -> str:
         (invitation_id,) = services.invitations_generate(
-            organization_id=organization, invitees=[Invitee(email)], key_prefix=prefix, metadata=EventMetadata()
+            organization_id=organization, invitees=[Invitee(email=email)], key_prefix=prefix, metadata=EventMetadata()
         )
         return invitation_id
 

@@ -10,17 +10,24 @@ from django.test import Client
 from eventstore.models import Event
 from invitations.models import Invitation, InvitationDelivery, Membership
 from invitations.payloads import InvitationOutcome, Invitee, invitation_workflow_id
+from invitations.workflows import UserInvitationWorkflow  # noqa: E402
 
+from .conftest import HISTORIES  # noqa: E402
 from .helpers import fan_out, workflow_result
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "correct horse battery staple 42"
 
 
-def test_emails_arrive_and_the_link_from_the_email_creates_the_account(organization, users_worker, celery_worker, smtp):
+def test_emails_arrive_and_the_link_from_the_email_creates_the_account(
+    organization, users_worker, celery_worker, smtp, history_keeper
+):
     result = fan_out(
         organization,
-        [Invitee("Ada@Example.org", "Ada", "Lovelace", "organization_admin"), Invitee("grace@example.org", "Grace")],
+        [
+            Invitee(email="Ada@Example.org", first_name="Ada", last_name="Lovelace", role="organization_admin"),
+            Invitee(email="grace@example.org", first_name="Grace"),
+        ],
     )
     assert sorted(result.sent) == sorted(result.invitation_ids) and not result.failed and not result.missing
 
@@ -64,6 +71,9 @@ def test_emails_arrive_and_the_link_from_the_email_creates_the_account(organizat
     assert invitation.status == "accepted" and invitation.accepted_by_id == user.pk
     outcome = workflow_result(invitation_workflow_id(str(invitation.pk)), InvitationOutcome)
     assert outcome.status == "accepted" and outcome.user_id == user.pk
+    history_keeper(
+        invitation_workflow_id(str(invitation.pk)), UserInvitationWorkflow, HISTORIES / "lifecycle_accepted.json"
+    )
     types = list(Event.objects.filter(stream_type="user", stream_id=str(user.pk)).values_list("event_type", flat=True))
     assert types == ["user.created", "user.role_granted"]
     assert Event.objects.filter(stream_id=str(invitation.pk), event_type="invitation.accepted").count() == 1

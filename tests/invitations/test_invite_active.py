@@ -13,9 +13,18 @@ from invitations.payloads import Invitee, invitation_workflow_id
 from temporal_bridge.client import describe_workflow
 from tests.support.organizations import organization_make
 
-from .helpers import accept_new, open_link, wait_until
+from .helpers import accept_new, fan_out_wait, open_link, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _status(workflow_id: str) -> str:
+    from temporalio.service import RPCError
+
+    try:
+        return describe_workflow(workflow_id).status.name
+    except RPCError:
+        return ""
 
 
 @pytest.fixture
@@ -25,16 +34,20 @@ def active():
 
 def test_an_invitee_of_an_active_organization_gets_the_email_and_joins(active, users_worker, celery_worker, smtp):
     invited = services.organization_invite(
-        organization_id=active, invitees=[Invitee("Nurse@Example.org", "Nia", "Reyes", "clinician")]
+        organization_id=active,
+        invitees=[Invitee(email="Nurse@Example.org", first_name="Nia", last_name="Reyes", role="clinician")],
     )
     assert invited.lifecycle_started
     (invitation_id,) = invited.invitation_ids
-    assert describe_workflow(invitation_workflow_id(invitation_id)).status.name == "RUNNING"
+    # The fan-out workflow starts each invitation's lifecycle workflow, once it has run its first step.
+    assert wait_until(lambda: _status(invitation_workflow_id(invitation_id))) == "RUNNING"
     smtp.wait_for(1)
     assert "Bayside Clinic" in smtp.text(smtp.to("Nurse@Example.org")[0])
-    # No bootstrap waits for this email: its delivery is recorded, and no workflow is signalled.
+    # The invitations' own fan-out workflow waits for this email, as a bootstrap's does, and counts it.
     delivery = wait_until(lambda: InvitationDelivery.objects.filter(invitation_id=invitation_id, status="sent").first())
-    assert delivery.notify_workflow_id == ""
+    assert delivery.notify_workflow_id == invited.workflow_id
+    counted = fan_out_wait(invited.workflow_id)
+    assert counted.invitation_ids == [invitation_id] and counted.sent == [invitation_id]
 
     browser = Client()
     open_link(browser, smtp.token_for("Nurse@Example.org"))
@@ -44,27 +57,27 @@ def test_an_invitee_of_an_active_organization_gets_the_email_and_joins(active, u
     membership = wait_until(lambda: Membership.objects.filter(organization_id=active, user=user).first())
     assert membership.role == "clinician"
     with pytest.raises(services.AlreadyInvited, match="'nurse@example.org' is already a member"):
-        services.organization_invite(organization_id=active, invitees=[Invitee("nurse@example.org")])
+        services.organization_invite(organization_id=active, invitees=[Invitee(email="nurse@example.org")])
 
 
 def test_only_an_active_organization_takes_invitations(temporal_env):
     pending = organization_make("Still Bootstrapping")
     with pytest.raises(services.OrganizationNotActive, match="Still Bootstrapping is pending: only an active"):
-        services.organization_invite(organization_id=pending, invitees=[Invitee("a@example.org")])
+        services.organization_invite(organization_id=pending, invitees=[Invitee(email="a@example.org")])
     assert not Invitation.objects.exists()
 
 
 def test_a_list_with_one_bad_or_already_invited_address_writes_nothing(active, temporal_env):
-    services.organization_invite(organization_id=active, invitees=[Invitee("first@example.org")])
+    services.organization_invite(organization_id=active, invitees=[Invitee(email="first@example.org")])
     events_before = Event.objects.count()
     with pytest.raises(services.AlreadyInvited) as refused:
         services.organization_invite(
-            organization_id=active, invitees=[Invitee("new@example.org"), Invitee("FIRST@example.org")]
+            organization_id=active, invitees=[Invitee(email="new@example.org"), Invitee(email="FIRST@example.org")]
         )
     assert str(refused.value) == "invitee 2: 'FIRST@example.org' already has a pending invitation (resend it instead)"
     with pytest.raises(services.InvalidInvitationData, match="invitee 2: 'not-an-address' is not a valid email"):
         services.organization_invite(
-            organization_id=active, invitees=[Invitee("new@example.org"), Invitee("not-an-address")]
+            organization_id=active, invitees=[Invitee(email="new@example.org"), Invitee(email="not-an-address")]
         )
     assert Event.objects.count() == events_before
     assert list(Invitation.objects.values_list("email", flat=True)) == ["first@example.org"]
@@ -73,14 +86,31 @@ def test_a_list_with_one_bad_or_already_invited_address_writes_nothing(active, t
 
 def test_a_member_is_not_invited_again_but_someone_whose_invitation_ended_is(active, temporal_env):
     (first,) = services.organization_invite(
-        organization_id=active, invitees=[Invitee("gone@example.org")]
+        organization_id=active, invitees=[Invitee(email="gone@example.org")]
     ).invitation_ids
     services.invitation_revoke(invitation_id=first, reason="sent to the wrong clinic")
     (again,) = services.organization_invite(
-        organization_id=active, invitees=[Invitee("gone@example.org")]
+        organization_id=active, invitees=[Invitee(email="gone@example.org")]
     ).invitation_ids
     assert again != first
     assert Invitation.objects.get(pk=again).status == "pending"
+
+
+def test_emails_reported_before_the_fan_out_lists_its_invitations_still_count(
+    active, temporal_worker, celery_worker, smtp
+):
+    """With no worker on the users queue yet, the emails go out and their reports reach the fan-out workflow before
+    it has run its first step: its first task then holds the reports before the generate step's result."""
+    invited = services.organization_invite(
+        organization_id=active, invitees=[Invitee(email="early1@example.org"), Invitee(email="early2@example.org")]
+    )
+    assert invited.lifecycle_started
+    smtp.wait_for(2)
+    wait_until(lambda: InvitationDelivery.objects.filter(reported_at__isnull=False).count() == 2)
+    with temporal_worker(["users"]):
+        counted = fan_out_wait(invited.workflow_id)
+    assert sorted(counted.sent) == sorted(invited.invitation_ids) and not counted.failed and not counted.missing
+    assert len(smtp.to("early1@example.org")) == 1 and len(smtp.to("early2@example.org")) == 1
 
 
 def test_without_temporal_the_invitations_and_emails_still_stand(active, settings, celery_worker, smtp):
@@ -89,7 +119,7 @@ def test_without_temporal_the_invitations_and_emails_still_stand(active, setting
 
     settings.TEMPORAL_ADDRESS = f"127.0.0.1:{free_port()}"
     temporal.reset()
-    invited = services.organization_invite(organization_id=active, invitees=[Invitee("later@example.org")])
+    invited = services.organization_invite(organization_id=active, invitees=[Invitee(email="later@example.org")])
     assert not invited.lifecycle_started
     smtp.wait_for(1)
     assert Invitation.objects.get(pk=invited.invitation_ids[0]).status == "pending"
@@ -159,7 +189,7 @@ def test_the_api_invites_and_explains_refusals(active, temporal_env, celery_work
     duplicate = api.post(url, body, format="json")
     assert duplicate.status_code == 400
     assert duplicate.json() == {
-        "invitees": ["invitee 1: 'api@example.org' already has a pending invitation (resend it instead)"]
+        "invitees": [{"email": ["'api@example.org' already has a pending invitation (resend it instead)."]}]
     }
     assert api.post(url, {"invitees": []}, format="json").status_code == 400
     pending = organization_make("Not Yet")

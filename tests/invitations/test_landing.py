@@ -28,7 +28,7 @@ def csrf_token(response) -> str:
 def test_the_invitation_cookie_is_signed_scoped_and_holds_no_verifier(
     settings, organization, users_worker, celery_worker, smtp
 ):
-    fan_out(organization, [Invitee("cookie@example.org")])
+    fan_out(organization, [Invitee(email="cookie@example.org")])
     token = smtp.token_for("cookie@example.org")
     selector, verifier = token.split(".")
     browser = Client(enforce_csrf_checks=True)
@@ -68,7 +68,7 @@ def test_a_revoked_invitation_shows_withdrawn_at_once_without_the_micro_cache(
     settings, organization, users_worker, celery_worker, smtp
 ):
     settings.INVITATION_LANDING_CACHE_TTL = 0
-    (invitation_id,) = fan_out(organization, [Invitee("zero@example.org")]).invitation_ids
+    (invitation_id,) = fan_out(organization, [Invitee(email="zero@example.org")]).invitation_ids
     browser = Client()
     assert open_link(browser, smtp.token_for("zero@example.org")).status_code == 200
 
@@ -81,7 +81,7 @@ def test_within_the_ttl_a_post_still_refuses_a_revoked_invitation_and_the_page_c
     settings, organization, users_worker, celery_worker, smtp
 ):
     settings.INVITATION_LANDING_CACHE_TTL = 300
-    (invitation_id,) = fan_out(organization, [Invitee("late@example.org")]).invitation_ids
+    (invitation_id,) = fan_out(organization, [Invitee(email="late@example.org")]).invitation_ids
     browser = Client()
     assert open_link(browser, smtp.token_for("late@example.org")).status_code == 200
 
@@ -143,7 +143,9 @@ def test_ipv6_clients_are_counted_per_64_and_ipv4_mapped_ones_per_address(settin
 def test_a_page_left_open_from_an_earlier_link_does_not_act_on_the_invitation_opened_since(
     organization, users_worker, celery_worker, smtp
 ):
-    first, second = fan_out(organization, [Invitee("tab@example.org"), Invitee("tab2@example.org")]).invitation_ids
+    first, second = fan_out(
+        organization, [Invitee(email="tab@example.org"), Invitee(email="tab2@example.org")]
+    ).invitation_ids
     browser = Client()
     page = open_link(browser, smtp.token_for("tab@example.org"))
     assert f'name="invitation" value="{first}"'.encode() in page.content
@@ -160,17 +162,15 @@ def test_a_page_left_open_from_an_earlier_link_does_not_act_on_the_invitation_op
 
 
 def test_the_landing_pages_csrf_token_is_djangos_masked_secret_fresh_each_time(rf):
-    from django.middleware.csrf import _unmask_cipher_token
-
-    from invitations.views import _csrf_token
+    """The landing page's token is Django's own get_token: a fresh mask of the browser's secret each response."""
+    from django.middleware.csrf import _unmask_cipher_token, get_token
 
     secret = "a" * 16 + "Z9" * 8
     request = rf.get("/invitations/accept/")
     request.META["CSRF_COOKIE"] = secret
-    tokens = {_csrf_token(request) for _ in range(50)}
+    tokens = {get_token(request) for _ in range(50)}
     assert len(tokens) == 50 and all(len(t) == 64 and _unmask_cipher_token(t) == secret for t in tokens)
-    assert "CSRF_COOKIE_NEEDS_UPDATE" not in request.META, "the browser's cookie stands: no Set-Cookie each time"
 
     first_visit = rf.get("/invitations/accept/")  # no cookie yet: Django makes the secret and sets the cookie
-    assert _unmask_cipher_token(_csrf_token(first_visit)) == first_visit.META["CSRF_COOKIE"]
+    assert _unmask_cipher_token(get_token(first_visit)) == first_visit.META["CSRF_COOKIE"]
     assert first_visit.META["CSRF_COOKIE_NEEDS_UPDATE"]

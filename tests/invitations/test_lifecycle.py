@@ -10,7 +10,7 @@ from django.test import Client
 from temporalio.api.enums.v1 import EventType
 
 from eventstore.models import Event
-from invitations import services
+from invitations import deliveries, services
 from invitations.models import Invitation, InvitationDelivery, Membership
 from invitations.payloads import (
     INVITATION_STATE_QUERY,
@@ -20,12 +20,29 @@ from invitations.payloads import (
     invitation_workflow_id,
 )
 from invitations.selectors import TokenState, token_check
-from temporal_bridge.client import start_workflow_rollback_unsafe, temporal
+from temporal_bridge.client import temporal
 
-from .fanout_workflow import FANOUT_WORKFLOW, FanOutInput, FanOutResult
-from .helpers import accept_new, act, fan_out, open_link, query, wait_until, workflow_result
+from .conftest import HISTORIES
+from .helpers import (
+    accept_new,
+    act,
+    fan_out,
+    fan_out_start,
+    fan_out_wait,
+    open_link,
+    query,
+    wait_until,
+    workflow_result,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def keep_lifecycle(history_keeper, invitation_id: str, name: str) -> None:
+    from invitations.workflows import UserInvitationWorkflow
+
+    path = HISTORIES / f"lifecycle_{name}.json"
+    history_keeper(invitation_workflow_id(str(invitation_id)), UserInvitationWorkflow, path)
 
 
 def outcome(invitation_id: str) -> InvitationOutcome:
@@ -41,11 +58,11 @@ def events_of(invitation_id) -> list[str]:
 
 
 def test_one_reminder_is_sent_and_the_invitation_then_expires(
-    settings, organization, users_worker, celery_worker, smtp
+    settings, organization, users_worker, celery_worker, smtp, history_keeper
 ):
     settings.INVITATION_TTL = 4.0
     settings.INVITATION_REMINDER_DELAY = 1.0
-    (invitation_id,) = fan_out(organization, [Invitee("rem@example.org")]).invitation_ids
+    (invitation_id,) = fan_out(organization, [Invitee(email="rem@example.org")]).invitation_ids
 
     assert outcome(invitation_id).status == "expired"
     messages = smtp.to("rem@example.org")
@@ -55,10 +72,11 @@ def test_one_reminder_is_sent_and_the_invitation_then_expires(
     assert Invitation.objects.get(pk=invitation_id).status == "expired"
     page = open_link(Client(), smtp.token_for("rem@example.org"))
     assert page.status_code == 410 and b"expired" in page.content
+    keep_lifecycle(history_keeper, invitation_id, "reminded_then_expired")
 
 
 def test_a_new_invitation_workflow_sleeps_until_a_signal_wakes_it(organization, users_worker, celery_worker, smtp):
-    (invitation_id,) = fan_out(organization, [Invitee("asleep@example.org")]).invitation_ids
+    (invitation_id,) = fan_out(organization, [Invitee(email="asleep@example.org")]).invitation_ids
     history = temporal.run(lambda c: c.get_workflow_handle(invitation_workflow_id(invitation_id)).fetch_history())
     assert [e.event_type for e in history.events] == [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED]
     started = history.events[0].workflow_execution_started_event_attributes
@@ -69,7 +87,7 @@ def test_a_new_invitation_workflow_sleeps_until_a_signal_wakes_it(organization, 
 
 
 def test_revoked_invitations_cannot_be_accepted(organization, users_worker, celery_worker, smtp):
-    (invitation_id,) = fan_out(organization, [Invitee("rev@example.org")]).invitation_ids
+    (invitation_id,) = fan_out(organization, [Invitee(email="rev@example.org")]).invitation_ids
     browser = Client()
     assert open_link(browser, smtp.token_for("rev@example.org")).status_code == 200
 
@@ -85,14 +103,14 @@ def test_revoked_invitations_cannot_be_accepted(organization, users_worker, cele
 def test_compensation_revokes_every_pending_invitation_and_ends_their_workflows(
     organization, users_worker, celery_worker, smtp
 ):
-    result = fan_out(organization, [Invitee(f"c{i}@example.org") for i in range(3)], revoke_after=True)
+    result = fan_out(organization, [Invitee(email=f"c{i}@example.org") for i in range(3)], revoke_after=True)
     assert result.revoked == 3
     assert {outcome(i).status for i in result.invitation_ids} == {"revoked"}
     assert set(Invitation.objects.filter(organization_id=organization).values_list("status", flat=True)) == {"revoked"}
 
 
-def test_resend_supersedes_the_earlier_link(organization, users_worker, celery_worker, smtp):
-    (invitation_id,) = fan_out(organization, [Invitee("again@example.org")]).invitation_ids
+def test_resend_supersedes_the_earlier_link(organization, users_worker, celery_worker, smtp, history_keeper):
+    (invitation_id,) = fan_out(organization, [Invitee(email="again@example.org")]).invitation_ids
     first = smtp.token_for("again@example.org")
     before = Invitation.objects.get(pk=invitation_id).expires_at
 
@@ -112,9 +130,13 @@ def test_resend_supersedes_the_earlier_link(organization, users_worker, celery_w
     state = query(invitation_workflow_id(invitation_id), INVITATION_STATE_QUERY, InvitationState)
     assert datetime.fromisoformat(state.expires_at) == after
 
+    assert services.invitation_revoke(invitation_id=invitation_id, reason="sent in error")
+    assert outcome(invitation_id).status == "revoked"
+    keep_lifecycle(history_keeper, invitation_id, "resent_then_revoked")
+
 
 def test_decline(organization, users_worker, celery_worker, smtp):
-    (invitation_id,) = fan_out(organization, [Invitee("no@example.org")]).invitation_ids
+    (invitation_id,) = fan_out(organization, [Invitee(email="no@example.org")]).invitation_ids
     browser = Client()
     token = smtp.token_for("no@example.org")
     open_link(browser, token)
@@ -129,7 +151,7 @@ def test_an_existing_account_logs_in_and_confirms(organization, users_worker, ce
     User = get_user_model()
     bob = User.objects.create_user("bob", email="Bob@Example.org", password="bobs own password 1")
     User.objects.create_user("eve", email="eve@example.org", password="eves own password 1")
-    (invitation_id,) = fan_out(organization, [Invitee("bob@EXAMPLE.org", role="clinician")]).invitation_ids
+    (invitation_id,) = fan_out(organization, [Invitee(email="bob@EXAMPLE.org", role="clinician")]).invitation_ids
     browser = Client()
     landing = open_link(browser, smtp.token_for("bob@EXAMPLE.org"))
     assert landing.status_code == 200 and b"Log in to accept" in landing.content
@@ -158,7 +180,7 @@ def test_an_existing_account_logs_in_and_confirms(organization, users_worker, ce
 
 def test_a_burst_of_guesses_gets_429_and_creates_nothing(settings, organization, users_worker, celery_worker, smtp):
     settings.INVITATION_ACCEPT_RATE_LIMIT = 5
-    (invitation_id,) = fan_out(organization, [Invitee("guess@example.org")]).invitation_ids
+    (invitation_id,) = fan_out(organization, [Invitee(email="guess@example.org")]).invitation_ids
     browser = Client()
     assert open_link(browser, smtp.token_for("guess@example.org")).status_code == 200
     statuses = [browser.get(f"/invitations/accept/{uuid.uuid4().hex[:16]}.{'x' * 43}/").status_code for _ in range(6)]
@@ -176,13 +198,13 @@ def test_unknown_tokens_get_404(organization):
 
 
 def test_a_task_delivered_twice_sends_once(organization, users_worker, celery_worker, smtp):
-    result = fan_out(organization, [Invitee("twice@example.org")])
+    result = fan_out(organization, [Invitee(email="twice@example.org")])
     (invitation_id,) = result.invitation_ids
     first = InvitationDelivery.objects.get(invitation_id=invitation_id)
     # Copies of a task whose email went out, and three copies of a fresh one published at once.
-    services.deliveries_enqueue_rollback_unsafe([first.pk, first.pk])
+    deliveries.deliveries_enqueue_rollback_unsafe([first.pk, first.pk])
     delivery = services.invitation_resend(invitation_id=invitation_id)
-    services.deliveries_enqueue_rollback_unsafe([delivery.pk, delivery.pk, delivery.pk])
+    deliveries.deliveries_enqueue_rollback_unsafe([delivery.pk, delivery.pk, delivery.pk])
     wait_until(lambda: InvitationDelivery.objects.get(pk=delivery.pk).status == "sent")
     wait_until(celery_worker.idle)  # every copy has run, each found its delivery sent or taken
     assert len(smtp.to("twice@example.org")) == 2
@@ -193,18 +215,12 @@ def test_a_task_delivered_twice_sends_once(organization, users_worker, celery_wo
 def test_smtp_down_then_back(settings, organization, users_worker, celery_worker, smtp):
     settings.INVITATION_EMAIL_MAX_RETRIES = 20
     smtp.stop()
-    workflow_id = f"fanout-{uuid.uuid4()}"
-    start_workflow_rollback_unsafe(
-        FANOUT_WORKFLOW,
-        FanOutInput(organization, [Invitee("down@example.org"), Invitee("busy@example.org")]),
-        id=workflow_id,
-        queue="bootstrap",
-    )
+    workflow_id = fan_out_start(organization, [Invitee(email="down@example.org"), Invitee(email="busy@example.org")])
     wait_until(lambda: InvitationDelivery.objects.filter(attempts__gte=2).count() == 2)
     assert set(InvitationDelivery.objects.values_list("status", flat=True)) <= {"retrying", "sending"}
     smtp.fail_next = 1  # back, but the first message meets a 451
     smtp.start()
-    result = workflow_result(workflow_id, FanOutResult, timeout=120)
+    result = fan_out_wait(workflow_id, timeout=120)
     assert sorted(result.sent) == sorted(result.invitation_ids)
     assert smtp.refused == 1
     assert all(d.attempts >= 2 for d in InvitationDelivery.objects.all())
@@ -216,7 +232,7 @@ def test_a_relay_refusing_our_sender_is_retried_not_final(settings, organization
     the email is retried, where it used to fail for good on its first attempt."""
     settings.INVITATION_EMAIL_MAX_RETRIES = 5
     smtp.refuse_sender_next = 1
-    result = fan_out(organization, [Invitee("quota@example.org")])
+    result = fan_out(organization, [Invitee(email="quota@example.org")])
     assert result.sent == result.invitation_ids and not result.failed
     assert smtp.refused == 1 and len(smtp.to("quota@example.org")) == 1
     assert InvitationDelivery.objects.get(invitation_id=result.invitation_ids[0]).attempts == 2
@@ -241,7 +257,7 @@ def test_a_database_error_while_projecting_the_claim_is_retried(
         return apply_token(event, using)
 
     monkeypatch.setitem(projections._ONE, EventType.INVITATION_TOKEN_ISSUED, failing_once)
-    result = fan_out(organization, [Invitee("flaky-db@example.org")], results_timeout=20)
+    result = fan_out(organization, [Invitee(email="flaky-db@example.org")], results_timeout=20)
     assert failures == result.invitation_ids
     assert result.sent == result.invitation_ids and len(smtp.to("flaky-db@example.org")) == 1
 
@@ -253,9 +269,7 @@ def test_a_database_error_after_the_email_went_out_retries_the_record_not_the_se
     invitee twice and supersede the link they hold; only the record is retried, and that link stays good."""
     from django.db import OperationalError
 
-    from invitations import tasks
-
-    mark_sent, failures = tasks.delivery_mark_sent, []
+    mark_sent, failures = deliveries.delivery_mark_sent, []
 
     def failing_once(**kwargs):
         if not failures:
@@ -263,8 +277,8 @@ def test_a_database_error_after_the_email_went_out_retries_the_record_not_the_se
             raise OperationalError("server closed the connection unexpectedly")
         return mark_sent(**kwargs)
 
-    monkeypatch.setattr(tasks, "delivery_mark_sent", failing_once)
-    result = fan_out(organization, [Invitee("failover@example.org")], results_timeout=20)
+    monkeypatch.setattr(deliveries, "delivery_mark_sent", failing_once)
+    result = fan_out(organization, [Invitee(email="failover@example.org")], results_timeout=20)
     assert len(failures) == 1
     assert result.sent == result.invitation_ids
     assert len(smtp.to("failover@example.org")) == 1, "sent once"
@@ -278,7 +292,7 @@ def test_a_database_error_after_the_email_went_out_retries_the_record_not_the_se
 def test_the_final_failure_is_reported_to_the_workflow(settings, organization, users_worker, celery_worker, smtp):
     settings.INVITATION_EMAIL_MAX_RETRIES = 2
     smtp.stop()
-    result = fan_out(organization, [Invitee("never@example.org")])
+    result = fan_out(organization, [Invitee(email="never@example.org")])
     (invitation_id,) = result.invitation_ids
     assert result.failed == [invitation_id] and not result.sent
     delivery = InvitationDelivery.objects.get(invitation_id=invitation_id)

@@ -8,14 +8,14 @@ CLAIMS = textwrap.dedent(
     """
     import datetime, uuid
     from eventstore.events import EventMetadata
-    from invitations import services
+    from invitations import deliveries, services
     from invitations.models import InvitationDelivery
     from invitations.payloads import Invitee
     from tests.support.organizations import organization_make
 
     (invitation,) = services.invitations_generate(
         organization_id=organization_make(),
-        invitees=[Invitee("q@example.org")],
+        invitees=[Invitee(email="q@example.org")],
         key_prefix="q",
         metadata=EventMetadata(),
     )
@@ -23,9 +23,9 @@ CLAIMS = textwrap.dedent(
     delivery = InvitationDelivery.objects.create(
         id=uuid.uuid4(), invitation_id=invitation, kind="invitation", queued_at=now, updated_at=now
     )
-    outcomes = [services.delivery_claim(delivery_id=str(delivery.pk)).outcome for _ in range(2)]
+    outcomes = [deliveries.delivery_claim(delivery_id=str(delivery.pk)).outcome for _ in range(2)]
     InvitationDelivery.objects.filter(pk=delivery.pk).update(claimed_until=now - datetime.timedelta(seconds=1))
-    outcomes.append(services.delivery_claim(delivery_id=str(delivery.pk)).outcome)
+    outcomes.append(deliveries.delivery_claim(delivery_id=str(delivery.pk)).outcome)
     print("outcomes", *outcomes)
     """
 )

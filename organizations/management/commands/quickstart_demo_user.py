@@ -14,9 +14,7 @@ class Command(BaseCommand):
     def handle(self, *args, username, **options):
         if not settings.DEBUG:
             raise CommandError("The demo user is for local quickstarts only (DJANGO_DEBUG is off).")
-        from a4c.settings import VAR_DIR
-
-        password_file = VAR_DIR / "demo_password"
+        password_file = settings.VAR_DIR / "demo_password"
         User = get_user_model()
         user = User.objects.filter(username=username).first()
         if user is None or not password_file.exists():

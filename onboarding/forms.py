@@ -1,0 +1,43 @@
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from invitations.validation import invitees_validate
+from organizations.validation import check_subdomain_available, validate_name, validate_subdomain
+
+from .models import OnboardingRequest
+
+
+class OnboardingRequestForm(forms.ModelForm):
+    class Meta:
+        model = OnboardingRequest
+        fields = ["name", "type", "subdomain", "parent"]
+
+    def clean_name(self):
+        return validate_name(self.cleaned_data["name"])
+
+    def clean_subdomain(self):
+        subdomain = validate_subdomain(self.cleaned_data["subdomain"])
+        check_subdomain_available(subdomain)
+        return subdomain
+
+
+class InviteeFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        rows = [
+            form.cleaned_data for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE", False)
+        ]
+        try:
+            invitees_validate(rows, max_count=settings.BOOTSTRAP_MAX_INVITEES, require_admin=True)
+        except ValidationError as exc:
+            # Point each problem at the row it is about; list-wide ones go above the inline.
+            live = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE", False)]
+            for key, messages in exc.message_dict.items():
+                parts = key.split(".")
+                if len(parts) == 3:
+                    live[int(parts[1])].add_error(parts[2], messages)
+                else:
+                    raise ValidationError(messages) from None

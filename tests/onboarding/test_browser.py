@@ -1,0 +1,88 @@
+"""A support person in a real browser: logs into the admin, asks for an organization, runs the
+"Bootstrap organization" action and watches the status page until the organization is active."""
+
+import re
+import uuid
+
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from onboarding.models import OnboardingRequest
+from organizations.models import Organization
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+
+def _support_page(live_server, browser, permissions):
+    """A browser page signed into the admin as a staff user holding `permissions`."""
+    password = "a-long-password-" + uuid.uuid4().hex
+    user = User.objects.create_user("support", "support@example.test", password, is_staff=True)
+    user.user_permissions.set(permissions)
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", "support")
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    return page
+
+
+def test_support_bootstraps_an_organization_from_the_admin(
+    live_server, browser, local_dns, temporal_worker, mail_pipeline
+):
+    subdomain = f"harbor-{uuid.uuid4().hex[:6]}"
+
+    with temporal_worker():
+        page = _support_page(live_server, browser, Permission.objects.filter(content_type__app_label="organizations"))
+        page.goto(f"{live_server.url}/admin/onboarding/onboardingrequest/add/")
+        page.fill("#id_name", "Harbor Family Health")
+        page.select_option("#id_type", "provider")
+        page.fill("#id_subdomain", subdomain)
+        page.fill("#id_invitees-0-email", "robin@example.test")
+        page.fill("#id_invitees-0-first_name", "Robin")
+        page.select_option("#id_invitees-0-role", "organization_admin")
+        page.click("input[name=_save]")
+        page.wait_for_selector("text=was added successfully")
+
+        page.check("input[name=_selected_action]")
+        page.select_option("select[name=action]", "bootstrap_organization")
+        page.click("button[name=index]")
+        page.wait_for_selector("text=Yes, bootstrap 1 organization")
+        page.click("text=Yes, bootstrap 1 organization")
+        page.wait_for_selector("text=Started 1 bootstrap")
+
+        request = OnboardingRequest.objects.get(subdomain=subdomain)
+        page.click(f"a[href*='{request.organization_id}/bootstrap/']")
+        # The status page refreshes itself; no reloads from the test.
+        page.wait_for_selector('tr[data-step="activate_organization"][data-status="done"]', timeout=60_000)
+        heading = page.inner_text("#bootstrap-progress")
+
+    assert re.search(r"\bActive\b", heading)
+    assert "organization.activated" in heading
+    assert Organization.objects.get(pk=request.organization_id).status == "active"
+
+
+def test_support_invites_more_people_to_an_active_organization(live_server, browser, temporal_env, mail_pipeline):
+    from invitations.models import Invitation
+    from tests.support.organizations import organization_make
+
+    active = organization_make("Seaside Care", active=True)
+    page = _support_page(
+        live_server,
+        browser,
+        Permission.objects.filter(codename__in=["view_organization", "invite_users", "view_invitation"]),
+    )
+
+    page.goto(f"{live_server.url}/admin/organizations/organization/{active}/change/")
+    page.click("text=Invite users")
+    page.fill("#id_invitees-0-email", "kim@example.test")
+    page.fill("#id_invitees-0-first_name", "Kim")
+    page.select_option("#id_invitees-0-role", "staff")
+    page.click("input[type=submit]")
+    page.wait_for_selector("text=Invited 1 to Seaside Care")
+
+    invitation = Invitation.objects.get(organization_id=active)
+    assert (invitation.email, invitation.role, invitation.status) == ("kim@example.test", "staff", "pending")
+    assert mail_pipeline.wait_for(1) and mail_pipeline.to("kim@example.test")
+    # The organization's page now lists the invitation.
+    assert "kim@example.test" in page.inner_text("body")

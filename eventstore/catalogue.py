@@ -26,7 +26,6 @@ class EventType(StrEnum):
     ORGANIZATION_BOOTSTRAP_RESTARTED = "organization.bootstrap_restarted"
     ORGANIZATION_DNS_CONFIGURED = "organization.dns_configured"
     ORGANIZATION_DNS_VERIFIED = "organization.dns_verified"
-    ORGANIZATION_INVITATIONS_GENERATED = "organization.invitations_generated"
     ORGANIZATION_INVITATIONS_SENT = "organization.invitations_sent"
     # Compensation.
     ORGANIZATION_DNS_REMOVED = "organization.dns_removed"

@@ -39,7 +39,11 @@ def _field(invitee: Invitee | Mapping, name: str) -> str:
 
 
 def invitees_validate(
-    invitees: Iterable[Invitee | Mapping], *, max_count: int | None = None, require_admin: bool = False
+    invitees: Iterable[Invitee | Mapping],
+    *,
+    max_count: int | None = None,
+    require_admin: bool = False,
+    per: str = "request",
 ) -> list[ValidInvitee]:
     """Every invitee's email (valid, storable, unique by canonical form), names and role, checked before anything is
     written; raises InvalidInvitees with every problem at once."""
@@ -47,7 +51,7 @@ def invitees_validate(
     if max_count is not None and len(invitees) > max_count:
         # The list travels in a workflow's input (Temporal refuses payloads over 2 MB) and each invitee's email
         # reports back by signal (Temporal caps signals per run): a list past the cap is refused whole.
-        raise InvalidInvitees({"invitees": [f"At most {max_count} invitees at once; this list has {len(invitees)}."]})
+        raise InvalidInvitees({"invitees": [f"At most {max_count} invitees per {per}; this list has {len(invitees)}."]})
     errors: dict[str, list[str]] = {}
     valid: list[ValidInvitee] = []
     seen: dict[str, int] = {}

@@ -31,7 +31,7 @@ class InviteeFormSet(forms.BaseInlineFormSet):
             form.cleaned_data for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE", False)
         ]
         try:
-            invitees_validate(rows, max_count=settings.BOOTSTRAP_MAX_INVITEES, require_admin=True)
+            invitees_validate(rows, max_count=settings.BOOTSTRAP_MAX_INVITEES, require_admin=True, per="bootstrap")
         except ValidationError as exc:
             # Point each problem at the row it is about; list-wide ones go above the inline.
             live = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE", False)]

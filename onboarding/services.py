@@ -165,7 +165,9 @@ def onboarding_request_validate(
             errors["parent_id"] = [f"The parent organization is {parent.status}."]
     cleaned["parent_id"] = str(parent_id) if parent_id else None
     try:
-        valid = invitees_validate(invitees, max_count=settings.BOOTSTRAP_MAX_INVITEES, require_admin=True)
+        valid = invitees_validate(
+            invitees, max_count=settings.BOOTSTRAP_MAX_INVITEES, require_admin=True, per="bootstrap"
+        )
         cleaned["invitees"] = [
             {"email": v.email, "first_name": v.first_name, "last_name": v.last_name, "role": v.role} for v in valid
         ]

@@ -20,7 +20,7 @@ TWO_INVITEES = [
 def log_in_editor(client, invitee_permissions: list[str]):
     """Staff who may add and change onboarding requests, with these permissions on their invitees."""
     user = staff("editor", can_bootstrap=False)
-    invitee = Permission.objects.filter(content_type__app_label="organizations", codename__in=ALL_INVITEE_PERMISSIONS)
+    invitee = Permission.objects.filter(content_type__app_label="onboarding", codename__in=ALL_INVITEE_PERMISSIONS)
     user.user_permissions.remove(*invitee)
     user.user_permissions.add(*invitee.filter(codename__in=invitee_permissions))
     client.force_login(user)
@@ -82,9 +82,9 @@ def test_the_bootstrap_confirmation_lists_each_requests_invitees(support):  # no
     assert page.status_code == 200
     html = page.content.decode()
     for email, role in [
-        ("ann@example.test", "organization admin"),
-        ("bo@example.test", "clinician"),
-        ("cy@example.test", "organization admin"),
+        ("ann@example.test", "Organization admin"),
+        ("bo@example.test", "Clinician"),
+        ("cy@example.test", "Organization admin"),
     ]:
         assert f"{email} ({role})" in html, email
     assert not OnboardingRequest.objects.filter(bootstrap_started_at__isnull=False).exists()

@@ -10,19 +10,19 @@ from django.test import Client
 from invitations.models import Invitation, Membership
 from invitations.payloads import InvitationOutcome, invitation_workflow_id
 from onboarding.payloads import BootstrapResult, bootstrap_workflow_id
-from organizations import services as organization_services
+from onboarding import services as onboarding_services
 from organizations.models import Organization
 
-from .helpers import accept_new, open_link, workflow_result
+from tests.invitations.helpers import accept_new, open_link, workflow_result
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def bootstrap(invitees: list[dict]) -> str:
-    request = organization_services.onboarding_request_create(
+    request = onboarding_services.onboarding_request_create(
         name="Harbor Health", type="provider", subdomain=f"harbor-{uuid.uuid4().hex[:8]}", invitees=invitees
     )
-    organization_services.organization_bootstrap_start(request=request)
+    onboarding_services.organization_bootstrap_start(request=request)
     return str(request.organization_id)
 
 

@@ -6,7 +6,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from onboarding.models import OnboardingRequest
-from organizations.validation import validate_invitees, validate_name
+from invitations.validation import invitees_validate
+from organizations.validation import validate_name
 from tests.onboarding.test_admin_and_api import API, payload, support  # noqa: F401 (support is a fixture)
 
 MESSAGE = "The name cannot contain line breaks or control characters."
@@ -45,7 +46,7 @@ def test_an_invitee_name_with_a_line_break_or_control_character_is_refused(field
         {"email": "bad@example.test", field: f"Ada{character}Lovelace"},
     ]
     with pytest.raises(ValidationError) as caught:
-        validate_invitees(invitees)
+        invitees_validate(invitees, require_admin=True)
     assert caught.value.message_dict == {f"invitees.1.{field}": [MESSAGE]}
 
 

@@ -6,6 +6,7 @@ locks would deadlock against the append lock the projector already runs under).
 """
 
 import hashlib
+import uuid
 from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
@@ -51,9 +52,10 @@ def invitation_append(invitation: Invitation, event: NewEvent, metadata: EventMe
 def invitation_metadata(
     invitation: Invitation, step: str, acting_user_id: int | None = None, *, causation_id: str = ""
 ) -> EventMetadata:
+    """Metadata of an event a person's action causes (accept, decline, resend, revoke): the action is the cause."""
     return EventMetadata(
         correlation_id=str(invitation.organization_id),
-        causation_id=causation_id,
+        causation_id=causation_id or f"command:{step}/{uuid.uuid4()}",
         step=step,
         acting_user_id=acting_user_id,
     )

@@ -60,6 +60,8 @@ def step_metadata(step: str, *, correlation_id: str = "", acting_user_id: int | 
     info = activity.info()
     return EventMetadata(
         correlation_id=correlation_id,
+        # The command that caused the event: this activity's execution in its workflow run.
+        causation_id=f"activity:{info.workflow_run_id}/{info.activity_id}",
         workflow_id=info.workflow_id or "",
         run_id=info.workflow_run_id or "",
         workflow_type=info.workflow_type or "",

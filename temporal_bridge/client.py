@@ -4,9 +4,9 @@ The SDK client is asyncio-only. Request handlers, Celery tasks and management co
 the client lives on an event loop in a daemon thread of its own, connected once and reused by every caller
 in the process. After a fork (Celery's prefork pool) the child builds its own.
 
-Start and signal workflows from request code with the `*_on_commit` helpers: they run after the current
-transaction commits, so a workflow never sees data that was rolled back. The `*_rollback_unsafe`
-variants act at once; their name is the warning.
+Start workflows from request code after the current transaction commits (`start_workflow_on_commit`, or a
+service's own `transaction.on_commit`), so a workflow never sees data that was rolled back. The `*_rollback_unsafe`
+functions act at once; their name is the warning.
 """
 
 import asyncio
@@ -14,7 +14,6 @@ import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -105,15 +104,7 @@ class SyncTemporal:
 temporal = SyncTemporal()
 
 
-def start_workflow_rollback_unsafe(
-    workflow: str | Callable,
-    arg: Any,
-    *,
-    id: str,
-    queue: str,
-    allow_retry_of_failed: bool = True,
-    execution_timeout: timedelta | None = None,
-) -> str:
+def start_workflow_rollback_unsafe(workflow: str | Callable, arg: Any, *, id: str, queue: str) -> str:
     """Start a workflow now and return its run id. Refused if a run with this id is open (or, unless it
     failed, already closed): the same organization is never bootstrapped twice at once."""
 
@@ -124,12 +115,7 @@ def start_workflow_rollback_unsafe(
             id=id,
             task_queue=task_queue(queue),
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=(
-                WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
-                if allow_retry_of_failed
-                else WorkflowIDReusePolicy.REJECT_DUPLICATE
-            ),
-            execution_timeout=execution_timeout,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         )
         return handle.result_run_id or ""
 
@@ -154,10 +140,6 @@ def signal_workflow_rollback_unsafe(
         await (handle.signal(signal) if arg is None else handle.signal(signal, arg))
 
     temporal.run(send)
-
-
-def signal_workflow_on_commit(workflow_id: str, signal: str, arg: Any = None, *, using: str = DEFAULT_DB_ALIAS) -> None:
-    transaction.on_commit(lambda: signal_workflow_rollback_unsafe(workflow_id, signal, arg), using=using)
 
 
 def query_workflow(

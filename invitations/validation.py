@@ -72,10 +72,11 @@ def invitees_validate(
                 refuse(index, "email", f"{email!r} is not a valid email address.")
             else:
                 if canonical in seen:
+                    first = seen[canonical] + 1
                     refuse(
                         index,
                         "email",
-                        f"{email} is already invitee {seen[canonical] + 1} (addresses are compared case-insensitively).",
+                        f"{email} is already invitee {first} (addresses are compared case-insensitively).",
                     )
                 seen.setdefault(canonical, index)
         if role not in Role.__members__.values():

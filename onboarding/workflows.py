@@ -334,19 +334,18 @@ class OrganizationBootstrapWorkflow:
         self._state.status = BootstrapStatus.COMPENSATING
         self._compensating = True
         p = self._params
-        if self._started(Step.CONFIGURE_DNS):
-            # Even a failed configure may have created the record before its answer was lost.
-            if await self._compensation(
-                CompensationStep.REMOVE_DNS,
-                OrganizationActivity.REMOVE_DNS,
-                RemoveDnsInput(
-                    organization_id=p.organization_id,
-                    subdomain=p.subdomain,
-                    record_id=self._state.dns.record_id,
-                    attempt=p.attempt,
-                ),
-            ):
-                self._mark_compensated(Step.CONFIGURE_DNS, Step.WAIT_FOR_DNS, Step.VERIFY_DNS)
+        # Even a failed configure may have created the record before its answer was lost.
+        if self._started(Step.CONFIGURE_DNS) and await self._compensation(
+            CompensationStep.REMOVE_DNS,
+            OrganizationActivity.REMOVE_DNS,
+            RemoveDnsInput(
+                organization_id=p.organization_id,
+                subdomain=p.subdomain,
+                record_id=self._state.dns.record_id,
+                attempt=p.attempt,
+            ),
+        ):
+            self._mark_compensated(Step.CONFIGURE_DNS, Step.WAIT_FOR_DNS, Step.VERIFY_DNS)
         if self._started(Step.SEND_INVITATIONS) and await self._compensation(
             CompensationStep.REVOKE_INVITATIONS,
             InvitationActivity.REVOKE_PENDING,

@@ -2,7 +2,7 @@
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import permissions, serializers, status
+from rest_framework import permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,7 +12,7 @@ from organizations.models import Organization
 from . import services
 from .exceptions import InvalidInvitees, OrganizationNotActive
 from .payloads import Invitee
-from .serializers import InvitedSerializer, InviteRequestSerializer, api_errors
+from .serializers import ErrorSerializer, InvitedSerializer, InviteRequestSerializer, api_errors
 
 
 class HasPermission(permissions.BasePermission):
@@ -30,10 +30,6 @@ class HasPermission(permissions.BasePermission):
 
 class CanInviteUsers(HasPermission):
     permission = "invitations.invite_users"
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
 
 
 class OrganizationInvitationsView(APIView):

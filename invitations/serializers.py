@@ -23,6 +23,10 @@ class InvitedSerializer(serializers.Serializer):
     )
 
 
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
 def api_errors(exc: ValidationError) -> dict:
     """Service errors ("invitees.1.email": [...]) in DRF's nested shape ({"invitees": [{}, {"email": [...]}]}).
 

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from invitations.serializers import InviteeSerializer
+from invitations.serializers import ErrorSerializer, InviteeSerializer
 from organizations.models import OrganizationType
 
 
@@ -65,10 +65,6 @@ class BootstrapStatusSerializer(serializers.Serializer):
     )
     problem = serializers.CharField()
     temporal_url = serializers.URLField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
 
 
 class NotStartedSerializer(ErrorSerializer):

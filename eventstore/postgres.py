@@ -1,29 +1,30 @@
-"""The PostgreSQL fast path of an append: one statement that takes the lock, checks, inserts and projects.
+"""The PostgreSQL fast path of an append, held equal to the plain recorder (`eventstore.recorder`) by the contract
+tests, which run every case through both.
 
-`eventstore.recorder` is the reference: the contract tests run every case through both. This path is for appends
-outside a transaction, where the statement is its own transaction. The lock comes first inside the statement;
-the insert checks the expected version and the idempotency keys; each projection's `append_statement` runs as a
-data-modifying CTE joined to the insert's rows; `eventstore_append_check()` (migration 0003) rolls everything back
-if a projection wrote fewer rows than it had events.
+Outside a transaction, when every projection that handles the events offers an `append_statement`, the append is
+one statement, its own transaction: the lock comes first inside it; the insert checks the expected version and
+the idempotency keys; each projection's statement runs as a data-modifying CTE joined to the insert's rows;
+`eventstore_append_check()` (migration 0003) rolls everything back if a projection wrote fewer rows than it had
+events. Its snapshot is older than its lock: an append committed while it waited is invisible to its version and
+key checks, but not to the unique indexes, so ON CONFLICT makes it write nothing.
 
-The statement's snapshot is older than its lock: an append committed while it waited is invisible to its version
-and key checks, but not to the unique indexes, so ON CONFLICT makes it write nothing. Whenever it writes nothing
-or fails on the data, the plain recorder (lock first, then a fresh snapshot) decides: insert, replay or
-ConcurrencyError, and reports a projection's error as a ProjectionError with its real cause.
+Otherwise, or when that statement wrote nothing or failed on the data, a checked insert: in a transaction, the
+lock, then the same insert (a fresh snapshot, so its checks are exact), then the projections' `apply`. When that
+insert writes nothing, the plain recorder's checks tell a stored key (a retry) from a ConcurrencyError.
 
-psycopg prepares the statement when the connection asks it to (DATABASES OPTIONS `server_side_binding` and
-`prepare_threshold`); with Django's default client-side binding it is parsed and planned on every append.
+psycopg prepares the statements when the connection asks it to (DATABASES OPTIONS `server_side_binding` and
+`prepare_threshold`); with Django's default client-side binding they are parsed and planned on every append.
 """
 
 from typing import Final
 
 import orjson
-from django.db import DatabaseError, DataError, IntegrityError, connections
+from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
 
 from . import projections as projection_registry
 from .catalogue import schema_version
 from .events import RecordedEvent
-from .recorder import APPEND_LOCK_KEY, Append, events_record
+from .recorder import APPEND_LOCK_KEY, Append, append_check, append_lock_take, projections_apply
 
 # Raised by eventstore_append_check() (migration 0003) when an append statement wrote fewer rows than it should.
 APPEND_CHECK_SQLSTATE: Final = "A4C01"
@@ -34,14 +35,9 @@ _COLUMNS: Final = (
 )
 
 
-def fast_path_open(using: str) -> bool:
-    """Whether an append on this connection may take the fast path: PostgreSQL, outside any transaction."""
-    connection = connections[using]
-    return connection.vendor == "postgresql" and not connection.in_atomic_block and connection.get_autocommit()
-
-
-def _insert_sql(rows: int, keys: int) -> str:
-    """The lock, and an insert of the batch that writes nothing if the stream is elsewhere or a key is stored.
+def _insert_sql(rows: int, keys: int, *, take_lock: bool) -> str:
+    """An insert of the batch that writes nothing if the stream is elsewhere or a key is stored; `take_lock`: it
+    takes the append lock itself, before it draws positions.
 
     Only placeholders are interpolated (one group per row and per key); values are parameters.
     """
@@ -51,17 +47,20 @@ def _insert_sql(rows: int, keys: int) -> str:
         if keys
         else ""
     )
+    lock = f"CROSS JOIN (SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})) AS held " if take_lock else ""
     return (
         f"INSERT INTO eventstore_event ({_COLUMNS}) "  # noqa: S608
         "SELECT v.id, %s, %s, cur.version + v.n, v.type, v.sv, v.data::jsonb, %s::jsonb, %s, %s, "
         "v.key, %s::timestamptz, %s::int "
-        f"FROM (VALUES {values}) AS v(id, n, type, sv, data, key) "
-        f"CROSS JOIN (SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})) AS held "
+        f"FROM (VALUES {values}) AS v(id, n, type, sv, data, key) {lock}"
         "CROSS JOIN (SELECT coalesce(max(stream_version), 0) AS version FROM eventstore_event "
         "WHERE stream_type = %s AND stream_id = %s) AS cur "
         f"WHERE (%s::int IS NULL OR cur.version = %s::int) {stored_keys}"
         "ON CONFLICT DO NOTHING RETURNING event_id, position, stream_version"
     )
+
+
+_INSERTS: dict[tuple[int, int], str] = {}
 
 
 def _insert_params(append: Append) -> list:
@@ -99,7 +98,7 @@ def _statement_sql(shape: tuple, connection) -> str:
             f"eventstore_append_check(c.n, {written}, {int(expected)}, {Literal(name).as_string(raw)})"
             for written, expected, name in checks
         )
-    return f"WITH appended AS ({_insert_sql(events, keys)}){''.join(ctes)} {select}"
+    return f"WITH appended AS ({_insert_sql(events, keys, take_lock=True)}){''.join(ctes)} {select}"
 
 
 _STATEMENTS: dict[tuple, str] = {}
@@ -148,9 +147,31 @@ def _one_statement(append: Append, using: str) -> list[tuple[int, int]] | None:
         raise
 
 
+def _checked_insert(append: Append, using: str) -> list[RecordedEvent] | None:
+    connection = connections[using]
+    shape = (len(append.events), len(append.keys))
+    if (sql := _INSERTS.get(shape)) is None:
+        sql = _insert_sql(*shape, take_lock=False)
+        if len(_INSERTS) < _MAX_STATEMENTS:
+            _INSERTS[shape] = sql
+    with transaction.atomic(using=using):
+        append_lock_take(using)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, _insert_params(append))
+            rows = [(position, version) for _, position, version in cursor.fetchall()]
+        if len(rows) != len(append.events):
+            if not rows and append_check(append, using=using) is None:
+                return None  # a key of the batch is stored: a retry, or a conflict the caller reports
+            # The checks passed under the lock, so ON CONFLICT skipped a row for its event id.
+            raise DatabaseError(f"The append wrote {len(rows)} of its {len(append.events)} events.")
+        recorded = append.recorded(rows)
+        projections_apply(recorded, using=using)
+    return recorded
+
+
 def events_record_fast(append: Append, *, using: str) -> list[RecordedEvent] | None:
-    """`recorder.events_record()` in one round trip when the statement can decide alone; the plain recorder
-    otherwise, with the same ids and time."""
-    if rows := _one_statement(append, using):
+    """`recorder.events_record()`, on PostgreSQL: in one round trip when the statement can decide alone."""
+    connection = connections[using]
+    if not connection.in_atomic_block and connection.get_autocommit() and (rows := _one_statement(append, using)):
         return append.recorded(rows)
-    return events_record(append, using=using)
+    return _checked_insert(append, using)

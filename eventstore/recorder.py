@@ -90,22 +90,17 @@ class Append:
 def events_record(append: Append, *, using: str) -> list[RecordedEvent] | None:
     """Store the append and apply its projections, all or nothing. None: an idempotency key of the batch is
     stored already, and nothing was written (the caller tells a retry from a conflict)."""
-    events = Event.objects.using(using)
     with transaction.atomic(using=using):
         append_lock_take(using)
-        # Under the lock, so a concurrent append with the same key has committed or not started.
-        if append.keys and events.filter(idempotency_key__in=append.keys).exists():
+        if (version := append_check(append, using=using)) is None:
             return None
-        actual = stream_version(stream_type=append.stream_type, stream_id=append.stream_id, using=using)
-        if append.expected is not None and append.expected != actual:
-            raise ConcurrencyError(append.stream_type, append.stream_id, append.expected, actual)
-        stored = events.bulk_create(
+        stored = Event.objects.using(using).bulk_create(
             [
                 Event(
                     event_id=event_id,
                     stream_type=append.stream_type,
                     stream_id=append.stream_id,
-                    stream_version=actual + n,
+                    stream_version=version + n,
                     event_type=event.event_type,
                     schema_version=schema_version(event.event_type),
                     data=data,
@@ -124,6 +119,18 @@ def events_record(append: Append, *, using: str) -> list[RecordedEvent] | None:
         recorded = append.recorded([(row.position, row.stream_version) for row in stored])
         projections_apply(recorded, using=using)
     return recorded
+
+
+def append_check(append: Append, *, using: str) -> int | None:
+    """Under the append lock: the version the stream is at, or None if a key of the batch is stored already (the
+    key comes first, so a retry is recognised even when its expected version is stale). Raises ConcurrencyError
+    if the stream is not at the expected version."""
+    if append.keys and Event.objects.using(using).filter(idempotency_key__in=append.keys).exists():
+        return None
+    actual = stream_version(stream_type=append.stream_type, stream_id=append.stream_id, using=using)
+    if append.expected is not None and append.expected != actual:
+        raise ConcurrencyError(append.stream_type, append.stream_id, append.expected, actual)
+    return actual
 
 
 def projections_apply(recorded: Sequence[RecordedEvent], *, using: str) -> None:

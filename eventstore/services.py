@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from . import postgres
 from . import projections as projection_registry
@@ -148,7 +148,7 @@ def events_append(
 
 def _fast_path(using: str) -> bool:
     # The setting is there to run the plain recorder on PostgreSQL too (the contract tests run both).
-    return getattr(settings, "EVENTSTORE_APPEND_FAST_PATH", True) and postgres.fast_path_open(using)
+    return connections[using].vendor == "postgresql" and getattr(settings, "EVENTSTORE_APPEND_FAST_PATH", True)
 
 
 def projections_rebuild(

@@ -376,12 +376,28 @@ def plain_recorder(settings):
 
 @pytest.mark.django_db(databases=["default"])
 class TestPostgresEventStore(EventStoreContract):
-    """Inside a transaction (the test's): the plain recorder."""
+    """Inside a transaction (the test's): the fast path's checked insert, then the projections' apply()."""
 
     alias = "default"
 
     def test_runs_on_postgresql(self):
         assert connections[self.alias].vendor == "postgresql"
+
+    def test_an_append_in_a_transaction_is_the_lock_then_one_insert(self):
+        org_id = str(uuid.uuid4())
+        self.append(org_id, [created()])
+        queries = [q for q in captured(self.alias, lambda: self.append(org_id, [activated()])) if "SAVEPOINT" not in q]
+        lock, insert, *_ = queries
+        assert lock.startswith("SELECT pg_advisory_xact_lock(")
+        assert insert.startswith("INSERT INTO eventstore_event") and "pg_advisory_xact_lock(" not in insert
+
+
+@pytest.mark.django_db(databases=["default"])
+@pytest.mark.usefixtures("plain_recorder")
+class TestPostgresPlainRecorder(EventStoreContract):
+    """Inside a transaction with the fast path switched off: the plain recorder."""
+
+    alias = "default"
 
 
 @pytest.mark.django_db(databases=["sqlite"])

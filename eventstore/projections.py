@@ -33,8 +33,7 @@ class Projection:
     handles: ClassVar[frozenset[str]]
     # Tables this projection owns, emptied before a rebuild (children first).
     models: ClassVar[Sequence[type[models.Model]]]
-    # False: the projection never reads an event's metadata, so a rebuild may feed it events whose metadata is
-    # left empty (NO_METADATA) instead of decoding a million documents it would not look at.
+    # False: it never reads an event's metadata, so a rebuild may leave it empty (NO_METADATA) and not decode it.
     reads_metadata: ClassVar[bool] = True
 
     def apply(self, events: Sequence[RecordedEvent], *, using: str) -> None:
@@ -60,8 +59,7 @@ class Projection:
         return Replay(self, using)
 
     def reset(self, *, using: str) -> None:
-        # Raw DELETE: no cascade collection, and foreign keys between projection tables are deferred, so
-        # rows put back by the replay satisfy them again before the rebuild commits.
+        # Raw DELETE, no cascade collection: foreign keys between projection tables are checked at the rebuild's commit.
         with connections[using].cursor() as cursor:
             for model in self.models:
                 cursor.execute(f"DELETE FROM {connections[using].ops.quote_name(model._meta.db_table)}")  # noqa: S608

@@ -80,8 +80,7 @@ def _recorded(row: tuple) -> RecordedEvent:
 
 
 def _read(queryset, *, with_metadata: bool = True) -> list[RecordedEvent]:
-    # Rows straight from the cursor: Django's per-value converter loop cost more than the decoding on a rebuild.
-    # JSON is decoded in _recorded; the backend's other converters (SQLite's dates and UUIDs) still apply.
+    # Rows straight from the cursor, JSON decoded in _recorded: Django's per-value converter loop cost more.
     names = _COLUMNS if with_metadata else _COLUMNS_WITHOUT_METADATA
     compiler = queryset.values_list(*names).query.get_compiler(using=queryset.db)
     cursor = compiler.execute_sql(CURSOR)

@@ -33,14 +33,12 @@ ANY: Final = _Any()
 """`expected_version=ANY` appends at the end of the stream, whatever its version."""
 
 MAX_BATCH: Final = 1000
-# Events a rebuild reads and applies at a time: larger batches write each projection row fewer times (an
-# organization's events spread over several batches cost an UPDATE per batch), 20,000 events stay a few tens of MB.
+# Events a rebuild reads and applies at a time: larger batches write each projection row fewer times.
 REBUILD_BATCH_SIZE: Final = 20_000
 
 _KNOWN_EVENT_TYPES = frozenset(EventType)
 _KNOWN_STREAM_TYPES = frozenset(StreamType)
-# One encoder for every payload: json.dumps(..., allow_nan=False) builds a new one per call. (Not orjson, which
-# writes NaN as null where a payload with NaN must be refused.)
+# One encoder, not json.dumps's per call; not orjson, which writes NaN as null where such a payload must be refused.
 _PAYLOAD_ENCODER: Final = json.JSONEncoder(allow_nan=False)
 
 

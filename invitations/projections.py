@@ -51,8 +51,7 @@ def _created(event: PendingEvent, version: int | None = None) -> Invitation:
 
 def _resent(inv: Invitation, event: RecordedEvent) -> None:
     inv.expires_at = datetime.fromisoformat(event.data["expires_at"])
-    # Every earlier link is superseded now, not once the new email is sent: it may never be (a bounce), and a
-    # link that leaked is why support resends.
+    # Earlier links are superseded now, not once the new email is sent: it may bounce, and a leaked link is why.
     inv.sent_token_version = max(inv.sent_token_version, event.stream_version)
 
 
@@ -102,8 +101,7 @@ class InvitationMissing(LookupError):
     pass
 
 
-# The live path's hot events, one at a time (every invitation email appends both): written without reading the
-# row first, so the append lock is held for as few statements as possible. Same result as the batch path.
+# Every email appends these two, one at a time: written without reading the row, to hold the lock for less.
 
 
 def _token_row(event: RecordedEvent) -> dict:
@@ -178,9 +176,7 @@ class InvitationProjection(Projection):
             if event.stream_id not in new:
                 changed[event.stream_id] = inv
         manager = Invitation.objects.using(using)
-        # Invitations that stopped being pending go first, then the other changes, then the new ones: an address
-        # may have one pending invitation at a time, checked row by row, and a batch may hold both the end of
-        # one invitation and the next one to the same address (a retried bootstrap's).
+        # No longer pending first, then other changes, then new rows: one pending invitation per address, by row.
         released = [inv for inv in changed.values() if inv.status != InvitationStatus.PENDING]
         for rows in (released, [inv for inv in changed.values() if inv.status == InvitationStatus.PENDING]):
             if len(rows) == 1:
@@ -193,8 +189,7 @@ class InvitationProjection(Projection):
             InvitationToken.objects.using(using).bulk_create(new_tokens)
 
     def append_statement(self, events: Sequence[PendingEvent], *, using: str) -> AppendStatement | None:
-        # Only the bootstrap's hot path, a new invitation appended on its own outside a transaction: the row as
-        # apply() would create it, in the append's own statement instead of an ORM insert in a second transaction.
+        # Only the bootstrap's hot path: a new invitation appended on its own, outside a transaction.
         if len(events) != 1 or events[0].event_type != EventType.INVITATION_CREATED:
             return None
         return projection_sql.created(_created(events[0], version=0), using=using)

@@ -177,9 +177,7 @@ class _HeldRowsReplay(Replay):
             self.close()
 
     def close(self) -> None:
-        # Rows that give their subdomain back go first, then the other changes, then the new rows: the unique
-        # index is checked row by row within a statement, so a row must never claim a subdomain before the row
-        # that held it has let it go.
+        # Rows giving a subdomain back first, then other changes, then new rows: the unique index is checked row by row.
         released = [row for row in self.changed.values() if row.status in RELEASED_STATUSES]
         kept = [row for row in self.changed.values() if row.status not in RELEASED_STATUSES]
         for rows in (released, kept):
@@ -197,8 +195,7 @@ class OrganizationProjection(Projection):
 
     def apply(self, events: Sequence[RecordedEvent], *, using: str) -> None:
         if len(events) == 1 and events[0].event_type != EventType.ORGANIZATION_CREATED:
-            # The live path's common case: one UPDATE of the fields the event sets, without reading the row first.
-            # The handlers only set fields, so a row holding just the id collects the changes.
+            # The live path's common case: the handler sets its fields on a row holding just the id; one UPDATE.
             event = events[0]
             changes = _Row(id=event.stream_id, version=event.stream_version, updated_at=event.created_at)
             _APPLY[event.event_type](changes, event)

@@ -399,6 +399,11 @@ class TestPostgresPlainRecorder(EventStoreContract):
 
     alias = "default"
 
+    def test_an_append_takes_the_plain_path(self):
+        queries = captured(self.alias, lambda: self.append(str(uuid.uuid4()), [created()]))
+        assert any(sql.startswith('INSERT INTO "eventstore_event"') for sql in queries)  # the ORM's bulk_create
+        assert not any(sql.startswith("INSERT INTO eventstore_event") for sql in queries)
+
 
 @pytest.mark.django_db(databases=["sqlite"])
 class TestSqliteEventStore(EventStoreContract):
@@ -419,8 +424,9 @@ class TestPostgresPlainRecorderOutsideTransactions(EventStoreContract):
     def test_an_append_takes_the_plain_path(self):
         org_id = str(uuid.uuid4())
         queries = captured(self.alias, lambda: self.append(org_id, [created()]))
-        assert not any("WITH appended AS" in sql for sql in queries)
         assert any(sql.startswith("SELECT pg_advisory_xact_lock(") for sql in queries)
+        assert any(sql.startswith('INSERT INTO "eventstore_event"') for sql in queries)  # the ORM's bulk_create
+        assert not any(sql.startswith(("WITH appended AS", "INSERT INTO eventstore_event")) for sql in queries)
 
 
 class FastPathContract(EventStoreContract):

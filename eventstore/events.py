@@ -1,7 +1,7 @@
 """Value types of the event store. Plain dataclasses, free of Django, so activities and tests can build them."""
 
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -21,12 +21,17 @@ class EventMetadata:
 
     def to_json(self) -> dict[str, Any]:
         # Empty fields are left out so stored metadata stays small and readable in the admin.
-        return {k: v for k, v in asdict(self).items() if v not in ("", 0, None)}
+        return {name: value for name in _METADATA_FIELDS if (value := getattr(self, name)) not in ("", 0, None)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "EventMetadata":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """Unknown keys (written by a newer version) are ignored."""
+        return cls(**{k: v for k, v in data.items() if k in _METADATA_FIELD_SET})
+
+
+# Field names computed once: every append writes metadata and a rebuild reads it for millions of events.
+_METADATA_FIELDS = tuple(f.name for f in fields(EventMetadata))
+_METADATA_FIELD_SET = frozenset(_METADATA_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

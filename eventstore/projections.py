@@ -5,24 +5,19 @@ calls it with the events of one append; a rebuild calls it with thousands at a t
 same `apply`, so a rebuilt table equals the live one by construction (and a test checks it).
 
 A projection may also offer `append_statement`: the same write as one SQL statement that travels in the append's
-own round trip (PostgreSQL, appends outside a transaction). It must write exactly what `apply` writes; tests
-compare the two field by field.
+own statement (`eventstore.postgres`, the fast path). It must write exactly what `apply` writes; the contract
+tests run both paths and compare the tables with a rebuild's.
 """
 
-import json
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from decimal import Decimal
 from typing import Any, ClassVar
 
-import orjson
-from django.conf import settings
 from django.db import connections, models
 
 from .events import PendingEvent, RecordedEvent
+from .rows import rows_update  # noqa: F401  re-exported: invitations.services writes delivery rows with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +33,7 @@ class Projection:
     handles: ClassVar[frozenset[str]]
     # Tables this projection owns, emptied before a rebuild (children first).
     models: ClassVar[Sequence[type[models.Model]]]
-    # False: the projection never reads an event's metadata, so a rebuild may feed it events whose metadata is
-    # left empty (NO_METADATA) instead of decoding a million documents it would not look at.
+    # False: it never reads an event's metadata, so a rebuild may leave it empty (NO_METADATA) and not decode it.
     reads_metadata: ClassVar[bool] = True
 
     def apply(self, events: Sequence[RecordedEvent], *, using: str) -> None:
@@ -65,8 +59,7 @@ class Projection:
         return Replay(self, using)
 
     def reset(self, *, using: str) -> None:
-        # Raw DELETE: no cascade collection, and foreign keys between projection tables are deferred, so
-        # rows put back by the replay satisfy them again before the rebuild commits.
+        # Raw DELETE, no cascade collection: foreign keys between projection tables are checked at the rebuild's commit.
         with connections[using].cursor() as cursor:
             for model in self.models:
                 cursor.execute(f"DELETE FROM {connections[using].ops.quote_name(model._meta.db_table)}")  # noqa: S608
@@ -83,129 +76,6 @@ class Replay:
 
     def close(self) -> None:
         """Write whatever is still held."""
-
-
-def fast_timestamps(cursor) -> None:
-    """Read timestamptz columns of this Django cursor's next fetch with psycopg's C loader (PostgreSQL).
-
-    Django's own loader pins every value's tzinfo in Python, a few microseconds a value, which a rebuild pays
-    millions of times. The C loader returns the same instants, in the session's time zone (UTC, as Django sets
-    it up when USE_TZ is on).
-    """
-    if cursor.db.vendor != "postgresql" or not settings.USE_TZ:
-        return
-    from psycopg.types.datetime import TimestamptzLoader  # imported here: SQLite needs no driver
-
-    cursor.cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
-
-
-def _json_value(value):
-    # What orjson leaves to us: Decimals and times with a time zone (it writes the rest as isoformat() would).
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID | Decimal):
-        return str(value)
-    raise TypeError(f"No JSON form for {type(value).__name__} in a projection row")
-
-
-def _rows_json(model: type[models.Model], rows: Sequence[dict]) -> str:
-    columns = {f.attname: f.column for f in model._meta.concrete_fields if f.attname != f.column}
-    if columns:
-        rows = [{columns.get(k, k): v for k, v in row.items()} for row in rows]
-    # orjson: a rebuild encodes a million values, and json.dumps called _json_value for every timestamp.
-    return orjson.dumps(rows, default=_json_value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _fields(model: type[models.Model], attnames) -> list[models.Field]:
-    by_attname = {f.attname: f for f in model._meta.concrete_fields}
-    return [by_attname[name] for name in attnames]
-
-
-# Helpers for projections that read and write rows as dicts of attnames rather than model instances, which a
-# rebuild builds and adapts by the million. Values: str, numbers, bools, None, dicts, lists, dates and times,
-# UUIDs, Decimals. One row (the live append path) is one plain statement; many rows on PostgreSQL travel as one
-# JSON document expanded by json_populate_recordset(), which costs a little more per statement but nothing per
-# value adapted, and replaces Django's bulk_update, whose CASE WHEN per field with a branch per row the server
-# evaluates for every row (quadratic in the batch).
-
-
-def rows_by_pk(model: type[models.Model], pks, *, using: str) -> list[dict]:
-    """The rows with these primary keys, each a dict of every concrete field's attname."""
-    pks = list(pks)
-    if not pks:
-        return []
-    connection = connections[using]
-    fields = model._meta.concrete_fields
-    if connection.vendor != "postgresql" or any(hasattr(f, "from_db_value") for f in fields):
-        return list(model._default_manager.db_manager(using).filter(pk__in=pks).values(*(f.attname for f in fields)))
-    quote, pk = connection.ops.quote_name, model._meta.pk
-    # The keys as one JSON array: an IN list of thousands of parameters costs more to build than to run.
-    with connection.cursor() as cursor:
-        fast_timestamps(cursor)
-        cursor.execute(
-            f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(model._meta.db_table)} "  # noqa: S608
-            f"WHERE {quote(pk.column)} IN (SELECT value::{pk.db_type(connection)} FROM json_array_elements_text(%s))",
-            [json.dumps([str(key) for key in pks])],
-        )
-        names = [f.attname for f in fields]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def rows_insert(model: type[models.Model], rows: Sequence[dict], *, using: str) -> None:
-    """Insert rows, each a dict holding every concrete field's attname."""
-    if not rows:
-        return
-    connection = connections[using]
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    if len(rows) == 1:
-        (row,) = rows
-        fields = _fields(model, row)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-                f"VALUES ({', '.join(['%s'] * len(fields))})",
-                [f.get_db_prep_save(row[f.attname], connection) for f in fields],
-            )
-    elif connection.vendor == "postgresql":
-        names = ", ".join(quote(f.column) for f in model._meta.concrete_fields)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table}, %s)",  # noqa: S608
-                [_rows_json(model, rows)],
-            )
-    else:
-        model._default_manager.db_manager(using).bulk_create([model(**row) for row in rows])
-
-
-def rows_update(model: type[models.Model], rows: Sequence[dict], fields: Sequence[str], *, using: str) -> int:
-    """Write `fields` (attnames) of existing rows, each a dict holding its primary key and those fields; primary
-    keys distinct. Returns how many rows were found."""
-    if not rows:
-        return 0
-    connection = connections[using]
-    quote = connection.ops.quote_name
-    table, pk = quote(model._meta.db_table), model._meta.pk
-    columns = _fields(model, fields)
-    if len(rows) == 1:
-        (row,) = rows
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET {', '.join(f'{quote(f.column)} = %s' for f in columns)} "  # noqa: S608
-                f"WHERE {quote(pk.column)} = %s",
-                [f.get_db_prep_save(row[f.attname], connection) for f in (*columns, pk)],
-            )
-            return cursor.rowcount
-    if connection.vendor != "postgresql":
-        return model._default_manager.db_manager(using).bulk_update([model(**row) for row in rows], fields)
-    key = quote(pk.column)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {', '.join(f'{quote(f.column)} = v.{quote(f.column)}' for f in columns)} "  # noqa: S608
-            f"FROM json_populate_recordset(NULL::{table}, %s) AS v WHERE {table}.{key} = v.{key}",
-            [_rows_json(model, rows)],
-        )
-        return cursor.rowcount
 
 
 _by_name: dict[str, Projection] = {}

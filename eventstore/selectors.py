@@ -1,6 +1,7 @@
+"""Reads of the event store: streams, catch-up reads, idempotency keys, and the batches a rebuild replays."""
+
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import fields
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Final
 
 import orjson
@@ -8,10 +9,11 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Max
 from django.db.models.sql.constants import CURSOR
 
+from . import projections as projection_registry
 from .catalogue import schema_version, upcast
 from .events import EventMetadata, RecordedEvent
+from .loaders import fast_timestamps
 from .models import Event
-from .projections import fast_timestamps
 
 _COLUMNS = (
     "position",
@@ -36,7 +38,6 @@ _JSON_COLUMNS = frozenset({"data", "metadata"})
 
 NO_METADATA: Final = EventMetadata()
 """The metadata of events read for a projection that declared it never reads metadata (a rebuild's)."""
-_METADATA_FIELDS = frozenset(f.name for f in fields(EventMetadata))
 
 
 def json_document(value):
@@ -74,15 +75,12 @@ def _recorded_without_metadata(row: tuple) -> RecordedEvent:
 
 def _recorded(row: tuple) -> RecordedEvent:
     # Columns as _COLUMNS lists them: the metadata document, then correlation and workflow ids, sit at 8 to 10.
-    # EventMetadata.from_json, without rebuilding the set of field names for every event.
-    metadata = {k: v for k, v in (json_document(row[8]) or {}).items() if k in _METADATA_FIELDS}
-    metadata["correlation_id"], metadata["workflow_id"] = row[9], row[10]
-    return _event(*row[:8], *row[11:], EventMetadata(**metadata))
+    document = {**(json_document(row[8]) or {}), "correlation_id": row[9], "workflow_id": row[10]}
+    return _event(*row[:8], *row[11:], EventMetadata.from_json(document))
 
 
 def _read(queryset, *, with_metadata: bool = True) -> list[RecordedEvent]:
-    # Rows straight from the cursor: Django's per-value converter loop cost more than the decoding on a rebuild.
-    # JSON is decoded in _recorded; the backend's other converters (SQLite's dates and UUIDs) still apply.
+    # Rows straight from the cursor, JSON decoded in _recorded: Django's per-value converter loop cost more.
     names = _COLUMNS if with_metadata else _COLUMNS_WITHOUT_METADATA
     compiler = queryset.values_list(*names).query.get_compiler(using=queryset.db)
     cursor = compiler.execute_sql(CURSOR)
@@ -158,3 +156,10 @@ def iter_event_batches(
     while batch := events_after(position=last, limit=batch_size, **read):
         yield batch
         last = batch[-1].position
+
+
+def projections_event_count(*, names: Sequence[str] | None = None, using: str = DEFAULT_DB_ALIAS) -> int:
+    """How many events a rebuild of these projections (all if none) replays."""
+    chosen = [projection_registry.get(n) for n in names] if names else projection_registry.registered()
+    event_types = set().union(*(p.handles for p in chosen)) if chosen else set()
+    return Event.objects.using(using).filter(event_type__in=event_types).count()

@@ -8,12 +8,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from django.db import connections
-
 from eventstore.catalogue import EventType
 from eventstore.events import PendingEvent, RecordedEvent
-from eventstore.projections import AppendStatement, Projection, register, rows_insert, rows_update
+from eventstore.projections import AppendStatement, Projection, register
+from eventstore.rows import rows_insert, rows_update
 
+from . import projection_sql
 from .models import EmailStatus, Invitation, InvitationStatus, InvitationToken, Membership
 
 _MUTABLE_FIELDS = [
@@ -51,8 +51,7 @@ def _created(event: PendingEvent, version: int | None = None) -> Invitation:
 
 def _resent(inv: Invitation, event: RecordedEvent) -> None:
     inv.expires_at = datetime.fromisoformat(event.data["expires_at"])
-    # Every earlier link is superseded now, not once the new email is sent: it may never be (a bounce), and a
-    # link that leaked is why support resends.
+    # Earlier links are superseded now, not once the new email is sent: it may bounce, and a leaked link is why.
     inv.sent_token_version = max(inv.sent_token_version, event.stream_version)
 
 
@@ -102,8 +101,7 @@ class InvitationMissing(LookupError):
     pass
 
 
-# The live path's hot events, one at a time (every invitation email appends both): written without reading the
-# row first, so the append lock is held for as few statements as possible. Same result as the batch path.
+# Every email appends these two, one at a time: written without reading the row, to hold the lock for less.
 
 
 def _token_row(event: RecordedEvent) -> dict:
@@ -124,39 +122,10 @@ def _one_token_issued(event: RecordedEvent, using: str) -> None:
     rows_insert(InvitationToken, [_token_row(event)], using=using)
 
 
-def _email_sent_sql(connection) -> str:
-    quote = connection.ops.quote_name
-    inv, token = Invitation._meta, InvitationToken._meta
-
-    def col(meta, name: str) -> str:
-        return quote(meta.get_field(name).column)
-
-    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
-    # _email_sent in SQL: the counter and the newest emailed token's version come from the row as it is.
-    return (
-        f"UPDATE {quote(inv.db_table)} SET {col(inv, 'email_status')} = %s, "  # noqa: S608
-        f"{col(inv, 'emails_sent')} = {col(inv, 'emails_sent')} + 1, {col(inv, 'last_email_error')} = '', "
-        f"{col(inv, 'last_emailed_at')} = %s, {col(inv, 'sent_token_version')} = {greatest}("
-        f"{col(inv, 'sent_token_version')}, COALESCE((SELECT {col(token, 'issued_version')} "
-        f"FROM {quote(token.db_table)} WHERE {col(token, 'selector')} = %s), 0)), "
-        f"{col(inv, 'version')} = %s, {col(inv, 'updated_at')} = %s WHERE {col(inv, 'id')} = %s"
-    )
-
-
-_EMAIL_SENT_SQL: dict[str, str] = {}
-
-
 def _one_email_sent(event: RecordedEvent, using: str) -> None:
-    connection = connections[using]
-    sql = _EMAIL_SENT_SQL.get(connection.vendor) or _EMAIL_SENT_SQL.setdefault(
-        connection.vendor, _email_sent_sql(connection)
-    )
-    at = Invitation._meta.get_field("updated_at").get_db_prep_save(event.created_at, connection)
-    pk = Invitation._meta.pk.get_db_prep_save(event.stream_id, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [EmailStatus.SENT, at, event.data["selector"], event.stream_version, at, pk])
-        if not cursor.rowcount:
-            raise InvitationMissing(f"{event.event_type} for unknown invitation {event.stream_id}.")
+    # _email_sent in one UPDATE: the counter and the newest emailed token's version come from the row as it is.
+    if not projection_sql.email_sent(event, EmailStatus.SENT, using=using):
+        raise InvitationMissing(f"{event.event_type} for unknown invitation {event.stream_id}.")
 
 
 _ONE = {EventType.INVITATION_TOKEN_ISSUED: _one_token_issued, EventType.INVITATION_EMAIL_SENT: _one_email_sent}
@@ -207,9 +176,7 @@ class InvitationProjection(Projection):
             if event.stream_id not in new:
                 changed[event.stream_id] = inv
         manager = Invitation.objects.using(using)
-        # Invitations that stopped being pending go first, then the other changes, then the new ones: an address
-        # may have one pending invitation at a time, checked row by row, and a batch may hold both the end of
-        # one invitation and the next one to the same address (a retried bootstrap's).
+        # No longer pending first, then other changes, then new rows: one pending invitation per address, by row.
         released = [inv for inv in changed.values() if inv.status != InvitationStatus.PENDING]
         for rows in (released, [inv for inv in changed.values() if inv.status == InvitationStatus.PENDING]):
             if len(rows) == 1:
@@ -222,33 +189,10 @@ class InvitationProjection(Projection):
             InvitationToken.objects.using(using).bulk_create(new_tokens)
 
     def append_statement(self, events: Sequence[PendingEvent], *, using: str) -> AppendStatement | None:
-        # Only the bootstrap's hot path, a new invitation appended on its own outside a transaction: the row as
-        # apply() would create it, in the append's own statement instead of an ORM insert in a second transaction.
+        # Only the bootstrap's hot path: a new invitation appended on its own, outside a transaction.
         if len(events) != 1 or events[0].event_type != EventType.INVITATION_CREATED:
             return None
-        connection = connections[using]
-        row = _created(events[0], version=0)  # the statement takes the version from `appended`
-        params = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in _CREATED_FIELDS]
-        return AppendStatement(_created_sql(connection), params)
-
-
-# Every column of a new invitation but its version, in the order of the statement's placeholders.
-_CREATED_FIELDS = [f for f in Invitation._meta.concrete_fields if f.attname != "version"]
-_CREATED_SQL: dict[str, str] = {}
-
-
-def _created_sql(connection) -> str:
-    if (sql := _CREATED_SQL.get(connection.vendor)) is None:
-        quote = connection.ops.quote_name
-        columns = ", ".join(quote(f.column) for f in _CREATED_FIELDS)
-        values = ", ".join(["%s"] * len(_CREATED_FIELDS))
-        version = quote(Invitation._meta.get_field("version").column)
-        sql = _CREATED_SQL.setdefault(
-            connection.vendor,
-            f"INSERT INTO {quote(Invitation._meta.db_table)} ({columns}, {version}) "  # noqa: S608  names only
-            f"SELECT {values}, a.stream_version FROM appended a RETURNING 1",
-        )
-    return sql
+        return projection_sql.created(_created(events[0], version=0), using=using)
 
 
 @register

@@ -1,19 +1,16 @@
 """Reads: token checks for the acceptance pages, accounts by email, an organization's people."""
 
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from organizations.models import Organization
-
+from . import sql
 from .emails import canonical_email
 from .models import (
     ROLE_CHOICES,
@@ -150,94 +147,55 @@ class InvitationPage:
         return _ROLE_NAMES.get(self.role, self.role)
 
 
-def _column_namer(connection):
-    """col(meta, field name) -> the field's column, quoted for this connection: raw SQL that follows renames."""
-    quote = connection.ops.quote_name
-    return lambda meta, name: quote(meta.get_field(name).column)
+NO_INVITER = "The A4C onboarding team"
 
 
-def _page_sql(connection) -> str:
-    """The token, its invitation, organization and inviter, and one row per account that may have the invited
-    address (found case-insensitively, like `user_for_email`; the canonical comparison is done on the rows)."""
-    User = get_user_model()
-    token, inv, org, user = (m._meta for m in (InvitationToken, Invitation, Organization, User))
-    q, col = connection.ops.quote_name, _column_namer(connection)
-
-    return (
-        f"SELECT i.{col(inv, 'id')}, i.{col(inv, 'version')}, i.{col(inv, 'status')}, i.{col(inv, 'expires_at')}, "  # noqa: S608
-        f"t.{col(token, 'issued_version')}, i.{col(inv, 'sent_token_version')}, i.{col(inv, 'email')}, "
-        f"i.{col(inv, 'email_canonical')}, i.{col(inv, 'first_name')}, i.{col(inv, 'last_name')}, "
-        f"i.{col(inv, 'role')}, o.{col(org, 'name')}, u.{col(user, user.pk.name)}, u.{col(user, 'first_name')}, "
-        f"u.{col(user, 'last_name')}, u.{col(user, User.USERNAME_FIELD)}, a.{col(user, 'email')} "
-        f"FROM {q(token.db_table)} t "
-        f"JOIN {q(inv.db_table)} i ON i.{col(inv, 'id')} = t.{col(token, 'invitation')} "
-        f"JOIN {q(org.db_table)} o ON o.{col(org, 'id')} = i.{col(inv, 'organization')} "
-        f"LEFT JOIN {q(user.db_table)} u ON u.{col(user, user.pk.name)} = i.{col(inv, 'invited_by')} "
-        f"LEFT JOIN {q(user.db_table)} a ON a.{col(user, User.USERNAME_FIELD)} = i.{col(inv, 'email_canonical')} "
-        f"OR UPPER(a.{col(user, 'email')}) = UPPER(i.{col(inv, 'email_canonical')}) "
-        f"OR UPPER(a.{col(user, 'email')}) = UPPER(i.{col(inv, 'email')}) "
-        f"WHERE t.{col(token, 'selector')} = %s"
-    )
+def _inviter_name(user) -> str:
+    """Who invited, as the pages and emails name them."""
+    return NO_INVITER if user is None else user.get_full_name() or user.get_username()
 
 
-# Statements built from the models' metadata, once per (builder, database vendor).
-_SQL: dict[tuple[object, str], str] = {}
-
-
-def _statement(build, connection) -> str:
-    key = (build, connection.vendor)
-    return _SQL.get(key) or _SQL.setdefault(key, build(connection))
-
-
-def _uuid_str(value) -> str:
-    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(value))
-
-
-def _inviter(user_id, first_name: str, last_name: str, username: str) -> str:
-    """Who invited, as the pages and emails name them: AbstractUser.get_full_name() or get_username()."""
-    if user_id is None:
-        return "The A4C onboarding team"
-    return f"{first_name} {last_name}".strip() or username
-
-
-def _aware(value) -> datetime:
-    if isinstance(value, str):  # SQLite without a declared-type converter
-        value = parse_datetime(value)
-    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+def _with_inviter(found: dict) -> dict:
+    return {**found, "inviter": NO_INVITER} if found["inviter"] is None else found
 
 
 def invitation_page(selector: str, *, using: str = DEFAULT_DB_ALIAS) -> InvitationPage | None:
     """The landing page's view of the invitation behind a selector whose verifier was checked earlier, or
-    None if there is no such token.
-
-    Raw SQL because compiling the ORM's four-table select_related costs more than running the query, and the
-    page is opened by every invitee (and every mail scanner)."""
+    None if there is no such token. Read by every invitee (and every mail scanner): through `sql`."""
     if not selector:
         return None
-    connection = connections[using]
-    sql = _statement(_page_sql, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [selector])
-        rows = cursor.fetchall()
-    if not rows:
+    found = sql.invitation_page_fields(selector, using=using)
+    return None if found is None else InvitationPage(**_with_inviter(found))
+
+
+def invitation_page_orm(selector: str, *, using: str = DEFAULT_DB_ALIAS) -> InvitationPage | None:
+    """invitation_page() through the ORM: the reference its SQL is tested against."""
+    token = _token_row(selector, using) if selector else None
+    if token is None:
         return None
-    inv_id, version, status, expires_at, issued, sent, email, canonical, first, last, role, org_name = rows[0][:12]
+    inv = token.invitation
+    User = get_user_model()
+    candidates = User._default_manager.db_manager(using).filter(
+        Q(**{User.USERNAME_FIELD: inv.email_canonical})
+        | Q(email__iexact=inv.email_canonical)
+        | Q(email__iexact=inv.email)
+    )
     return InvitationPage(
         selector=selector,
-        invitation_id=_uuid_str(inv_id),
-        version=version,
-        status=status,
-        expires_at=_aware(expires_at),
-        issued_version=issued,
-        sent_token_version=sent,
-        email=email,
-        email_canonical=canonical,
-        first_name=first,
-        last_name=last,
-        role=role,
-        organization_name=org_name,
-        inviter=_inviter(*rows[0][12:16]),
-        account_exists=any(candidate is not None and canonical_email(candidate) == canonical for *_, candidate in rows),
+        invitation_id=str(inv.pk),
+        version=inv.version,
+        status=inv.status,
+        expires_at=inv.expires_at,
+        issued_version=token.issued_version,
+        sent_token_version=inv.sent_token_version,
+        email=inv.email,
+        email_canonical=inv.email_canonical,
+        first_name=inv.first_name,
+        last_name=inv.last_name,
+        role=inv.role,
+        organization_name=inv.organization.name,
+        inviter=_inviter_name(inv.invited_by),
+        account_exists=any(canonical_email(u.email) == inv.email_canonical for u in candidates if u.email is not None),
     )
 
 
@@ -269,58 +227,42 @@ class OutgoingEmail:
         return _ROLE_NAMES.get(self.role, self.role)
 
 
-def _outgoing_sql(connection) -> str:
-    User = get_user_model()
-    delivery, inv, org, user = (m._meta for m in (InvitationDelivery, Invitation, Organization, User))
-    q, col = connection.ops.quote_name, _column_namer(connection)
-
-    return (
-        f"SELECT d.{col(delivery, 'id')}, d.{col(delivery, 'invitation')}, i.{col(inv, 'organization')}, "  # noqa: S608
-        f"d.{col(delivery, 'kind')}, d.{col(delivery, 'status')}, d.{col(delivery, 'attempts')}, "
-        f"d.{col(delivery, 'last_error')}, d.{col(delivery, 'notify_workflow_id')}, "
-        f"d.{col(delivery, 'claimed_until')}, i.{col(inv, 'status')}, i.{col(inv, 'expires_at')}, "
-        f"i.{col(inv, 'email')}, i.{col(inv, 'first_name')}, i.{col(inv, 'role')}, o.{col(org, 'name')}, "
-        f"u.{col(user, user.pk.name)}, u.{col(user, 'first_name')}, u.{col(user, 'last_name')}, "
-        f"u.{col(user, User.USERNAME_FIELD)}, d.{col(delivery, 'reported_at')} "
-        f"FROM {q(delivery.db_table)} d "
-        f"JOIN {q(inv.db_table)} i ON i.{col(inv, 'id')} = d.{col(delivery, 'invitation')} "
-        f"JOIN {q(org.db_table)} o ON o.{col(org, 'id')} = i.{col(inv, 'organization')} "
-        f"LEFT JOIN {q(user.db_table)} u ON u.{col(user, user.pk.name)} = i.{col(inv, 'invited_by')} "
-        f"WHERE d.{col(delivery, 'id')} = %s"
-    )
-
-
 def outgoing_email(delivery_id: str, *, using: str = DEFAULT_DB_ALIAS) -> OutgoingEmail | None:
-    """The delivery and its email's content, or None if there is no such delivery. Raw SQL, like
-    `invitation_page`: every email task reads it, and compiling the ORM's joins costs more than the query."""
-    connection = connections[using]
-    sql = _statement(_outgoing_sql, connection)
-    pk = InvitationDelivery._meta.pk.get_db_prep_value(delivery_id, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [pk])
-        row = cursor.fetchone()
-    if row is None:
+    """The delivery and its email's content, or None if there is no such delivery. Every email task reads it:
+    through `sql`, like `invitation_page`."""
+    found = sql.outgoing_email_fields(delivery_id, using=using)
+    return None if found is None else OutgoingEmail(**_with_inviter(found))
+
+
+def outgoing_email_orm(delivery_id: str, *, using: str = DEFAULT_DB_ALIAS) -> OutgoingEmail | None:
+    """outgoing_email() through the ORM: the reference its SQL is tested against."""
+    delivery = (
+        InvitationDelivery.objects.using(using)
+        .select_related("invitation__organization", "invitation__invited_by")
+        .filter(pk=delivery_id)
+        .first()
+    )
+    if delivery is None:
         return None
-    d_id, inv_id, org_id, kind, status, attempts, error, notify, claimed_until, inv_status, expires_at = row[:11]
-    email, first, role, org_name = row[11:15]
+    inv = delivery.invitation
     return OutgoingEmail(
-        id=_uuid_str(d_id),
-        invitation_id=_uuid_str(inv_id),
-        organization_id=_uuid_str(org_id),
-        kind=kind,
-        status=status,
-        attempts=attempts,
-        last_error=error,
-        notify_workflow_id=notify,
-        claimed_until=_aware(claimed_until) if claimed_until is not None else None,
-        invitation_status=inv_status,
-        expires_at=_aware(expires_at),
-        email=email,
-        first_name=first,
-        role=role,
-        organization_name=org_name,
-        inviter=_inviter(*row[15:19]),
-        reported_at=_aware(row[19]) if row[19] is not None else None,
+        id=str(delivery.pk),
+        invitation_id=str(inv.pk),
+        organization_id=str(inv.organization_id),
+        kind=delivery.kind,
+        status=delivery.status,
+        attempts=delivery.attempts,
+        last_error=delivery.last_error,
+        notify_workflow_id=delivery.notify_workflow_id,
+        claimed_until=delivery.claimed_until,
+        invitation_status=inv.status,
+        expires_at=inv.expires_at,
+        email=inv.email,
+        first_name=inv.first_name,
+        role=inv.role,
+        organization_name=inv.organization.name,
+        inviter=_inviter_name(inv.invited_by),
+        reported_at=delivery.reported_at,
     )
 
 

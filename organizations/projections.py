@@ -2,20 +2,12 @@
 
 from collections.abc import Callable, Sequence
 
-from django.db import connections
-
 from eventstore.catalogue import EventType
 from eventstore.events import PendingEvent, RecordedEvent
-from eventstore.projections import (
-    AppendStatement,
-    Projection,
-    Replay,
-    register,
-    rows_by_pk,
-    rows_insert,
-    rows_update,
-)
+from eventstore.projections import AppendStatement, Projection, Replay, register
+from eventstore.rows import rows_by_pk, rows_insert, rows_update
 
+from . import projection_sql
 from .models import RELEASED_STATUSES, DnsStatus, Organization, OrganizationStatus
 
 _MUTABLE_FIELDS = [
@@ -185,9 +177,7 @@ class _HeldRowsReplay(Replay):
             self.close()
 
     def close(self) -> None:
-        # Rows that give their subdomain back go first, then the other changes, then the new rows: the unique
-        # index is checked row by row within a statement, so a row must never claim a subdomain before the row
-        # that held it has let it go.
+        # Rows giving a subdomain back first, then other changes, then new rows: the unique index is checked row by row.
         released = [row for row in self.changed.values() if row.status in RELEASED_STATUSES]
         kept = [row for row in self.changed.values() if row.status not in RELEASED_STATUSES]
         for rows in (released, kept):
@@ -205,8 +195,7 @@ class OrganizationProjection(Projection):
 
     def apply(self, events: Sequence[RecordedEvent], *, using: str) -> None:
         if len(events) == 1 and events[0].event_type != EventType.ORGANIZATION_CREATED:
-            # The live path's common case: one UPDATE of the fields the event sets, without reading the row first.
-            # The handlers only set fields, so a row holding just the id collects the changes.
+            # The live path's common case: the handler sets its fields on a row holding just the id; one UPDATE.
             event = events[0]
             changes = _Row(id=event.stream_id, version=event.stream_version, updated_at=event.created_at)
             _APPLY[event.event_type](changes, event)
@@ -224,58 +213,15 @@ class OrganizationProjection(Projection):
         if len(events) != 1:
             return None  # one UPDATE per row and statement: several events of one organization go through apply()
         (event,) = events
-        connection = connections[using]
         if event.event_type == EventType.ORGANIZATION_CREATED:
             row = _created(event, None)
-            del row["version"]  # the statement takes it from `appended`
-            parent_id = event.data.get("parent_id")
-            if parent_id:
+            del row["version"]  # the statement takes it from the events' insert
+            if parent_id := event.data.get("parent_id"):
                 # The parent's path and depth come from its row, which the statement joins: no parent, no row.
                 del row["path"], row["depth"]
-            sql = _statement_sql(connection, "insert", tuple(row), bool(parent_id))
-            params = _prepared(connection, row)
-            if parent_id:
-                params += [event.stream_id.replace("-", ""), _PK.get_db_prep_save(parent_id, connection)]
-            return AppendStatement(sql, params)
+                return projection_sql.child_created(row, parent_id, event.stream_id.replace("-", ""), using=using)
+            return projection_sql.created(row, using=using)
         # As apply() does for one event: the fields its handler sets, the version and updated_at.
         changes = _Row(updated_at=event.created_at)
         _APPLY[event.event_type](changes, event)
-        sql = _statement_sql(connection, "update", tuple(changes), False)
-        pk = _PK.get_db_prep_save(event.stream_id, connection)
-        return AppendStatement(sql, [*_prepared(connection, changes), pk])
-
-
-_PK = Organization._meta.pk
-_BY_ATTNAME = {f.attname: f for f in Organization._meta.concrete_fields}
-_SQL: dict[tuple, str] = {}
-
-
-def _prepared(connection, row: dict) -> list:
-    return [_BY_ATTNAME[name].get_db_prep_save(value, connection) for name, value in row.items()]
-
-
-def _statement_sql(connection, kind: str, attnames: tuple[str, ...], with_parent: bool) -> str:
-    """The append statement's SQL for these fields, built once per shape. `appended` is the events' insert."""
-    key = (connection.vendor, kind, attnames, with_parent)
-    if (sql := _SQL.get(key)) is not None:
-        return sql
-    quote = connection.ops.quote_name
-    table = quote(Organization._meta.db_table)
-    columns = [quote(_BY_ATTNAME[name].column) for name in attnames]
-    version = quote(_BY_ATTNAME["version"].column)
-    if kind == "insert":
-        path, depth = quote(_BY_ATTNAME["path"].column), quote(_BY_ATTNAME["depth"].column)
-        targets, values = [*columns, version], [*(["%s"] * len(columns)), "a.stream_version"]
-        source = "appended a"
-        if with_parent:
-            targets += [path, depth]
-            values += [f"p.{path} || %s", f"p.{depth} + 1"]
-            source += f" JOIN {table} p ON p.{quote(_PK.column)} = %s"
-        sql = f"INSERT INTO {table} ({', '.join(targets)}) SELECT {', '.join(values)} FROM {source} RETURNING 1"  # noqa: S608
-    else:
-        assignments = ", ".join([*(f"{column} = %s" for column in columns), f"{version} = a.stream_version"])
-        sql = (
-            f"UPDATE {table} SET {assignments} FROM appended a "  # noqa: S608
-            f"WHERE {table}.{quote(_PK.column)} = %s RETURNING 1"
-        )
-    return _SQL.setdefault(key, sql)
+        return projection_sql.changed(event.stream_id, changes, using=using)

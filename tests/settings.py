@@ -30,6 +30,14 @@ DATABASES["sqlite"] = {  # noqa: F405
     "TEST": {"NAME": str(VAR_DIR / f"test-contract{_SUFFIX}.sqlite3")},
 }
 
+# The default database once more, with psycopg's server-side binding and prepared statements, for the event-store
+# contract tests of the append's fast path as it runs with those DATABASES OPTIONS.
+DATABASES["prepared"] = {  # noqa: F405
+    **DATABASES["default"],  # noqa: F405
+    "OPTIONS": {**DATABASES["default"].get("OPTIONS", {}), "server_side_binding": True, "prepare_threshold": 5},  # noqa: F405
+    "TEST": {"NAME": f"test_{DATABASES['default']['NAME']}_prepared{_SUFFIX}"},  # noqa: F405
+}
+
 # Workflow durations, shortened.
 BOOTSTRAP_DNS_PROPAGATION_WAIT = 1.0
 BOOTSTRAP_DNS_VERIFY_TIMEOUT = 6.0

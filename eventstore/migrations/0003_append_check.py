@@ -1,9 +1,9 @@
 """The check that rolls back a one-round-trip append whose projection statement missed a row (PostgreSQL only).
 
-`eventstore.services` sends an append outside a transaction as one multi-statement query: the lock, then one
-statement that inserts the events and writes the projections in data-modifying CTEs. Plain SQL cannot raise an
-error, and the implicit transaction commits unless a statement fails, so the statement calls this function when a
-projection wrote fewer rows than it had events (an unknown organization, say): it raises, and nothing is written.
+`eventstore.postgres` sends an append outside a transaction as one statement that takes the lock, inserts the
+events and writes the projections in data-modifying CTEs. Plain SQL cannot raise an error, and the implicit
+transaction commits unless the statement fails, so it calls this function when a projection wrote fewer rows than
+it had events (an unknown organization, say): it raises, and nothing is written.
 """
 
 from django.db import migrations

@@ -362,12 +362,47 @@ def recording_projections():
     projections.unregister(ignores.name)
 
 
+def captured(alias, append):
+    """The SQL of the statements `append()` sent."""
+    with CaptureQueriesContext(connections[alias]) as queries:
+        append()
+    return [q["sql"] for q in queries.captured_queries]
+
+
+@pytest.fixture
+def plain_recorder(settings):
+    settings.EVENTSTORE_APPEND_FAST_PATH = False
+
+
 @pytest.mark.django_db(databases=["default"])
 class TestPostgresEventStore(EventStoreContract):
+    """Inside a transaction (the test's): the fast path's checked insert, then the projections' apply()."""
+
     alias = "default"
 
     def test_runs_on_postgresql(self):
         assert connections[self.alias].vendor == "postgresql"
+
+    def test_an_append_in_a_transaction_is_the_lock_then_one_insert(self):
+        org_id = str(uuid.uuid4())
+        self.append(org_id, [created()])
+        queries = [q for q in captured(self.alias, lambda: self.append(org_id, [activated()])) if "SAVEPOINT" not in q]
+        lock, insert, *_ = queries
+        assert lock.startswith("SELECT pg_advisory_xact_lock(")
+        assert insert.startswith("INSERT INTO eventstore_event") and "pg_advisory_xact_lock(" not in insert
+
+
+@pytest.mark.django_db(databases=["default"])
+@pytest.mark.usefixtures("plain_recorder")
+class TestPostgresPlainRecorder(EventStoreContract):
+    """Inside a transaction with the fast path switched off: the plain recorder."""
+
+    alias = "default"
+
+    def test_an_append_takes_the_plain_path(self):
+        queries = captured(self.alias, lambda: self.append(str(uuid.uuid4()), [created()]))
+        assert any(sql.startswith('INSERT INTO "eventstore_event"') for sql in queries)  # the ORM's bulk_create
+        assert not any(sql.startswith("INSERT INTO eventstore_event") for sql in queries)
 
 
 @pytest.mark.django_db(databases=["sqlite"])
@@ -379,42 +414,80 @@ class TestSqliteEventStore(EventStoreContract):
 
 
 @pytest.mark.django_db(databases=["default"], transaction=True)
-class TestPostgresEventStoreOutsideTransactions(EventStoreContract):
+@pytest.mark.usefixtures("plain_recorder")
+class TestPostgresPlainRecorderOutsideTransactions(EventStoreContract):
+    """Outside a transaction with the fast path switched off: the plain recorder is the reference the fast path
+    below is held to, case by case."""
+
+    alias = "default"
+
+    def test_an_append_takes_the_plain_path(self):
+        org_id = str(uuid.uuid4())
+        queries = captured(self.alias, lambda: self.append(org_id, [created()]))
+        assert any(sql.startswith("SELECT pg_advisory_xact_lock(") for sql in queries)
+        assert any(sql.startswith('INSERT INTO "eventstore_event"') for sql in queries)  # the ORM's bulk_create
+        assert not any(sql.startswith(("WITH appended AS", "INSERT INTO eventstore_event")) for sql in queries)
+
+
+class FastPathContract(EventStoreContract):
     """Outside a transaction an append is one round trip: one statement takes the lock, inserts and writes the
     projection. The whole contract holds on that path too, and the rebuild test compares what it wrote with what
     apply() writes."""
 
-    alias = "default"
-
     def one_update(self, org_id):
-        with CaptureQueriesContext(connections[self.alias]) as queries:
-            self.append(org_id, [NewEvent(EventType.ORGANIZATION_DNS_CONFIGURED, {"provider": "local"})])
-        return [q["sql"] for q in queries.captured_queries]
+        return captured(
+            self.alias,
+            lambda: self.append(org_id, [NewEvent(EventType.ORGANIZATION_DNS_CONFIGURED, {"provider": "local"})]),
+        )
 
     def test_an_append_is_one_round_trip(self):
         org_id = str(uuid.uuid4())
         self.append(org_id, [created()])
-        self.one_update(org_id)  # the first of its shape on this connection also prepares the statement
         (sql,) = self.one_update(org_id)
-        assert sql.startswith("EXECUTE eventstore_append_")
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(
-                "SELECT statement FROM pg_prepared_statements WHERE name = %s", [sql.split()[1].split("(")[0]]
-            )
-            (prepared,) = cursor.fetchone()
-        assert "pg_advisory_xact_lock(" in prepared
+        assert sql.startswith("WITH appended AS (INSERT INTO eventstore_event")
+        assert "pg_advisory_xact_lock(" in sql
         org = Organization.objects.using(self.alias).get(pk=org_id)
-        assert (org.version, org.dns_provider) == (3, "local")
+        assert (org.version, org.dns_provider) == (2, "local")
+
+    def test_appends_the_statement_decides_alone_take_one_round_trip(self):
+        """Not a fallback to the plain recorder in disguise: new organizations (with a parent or none), changes,
+        keyed or not, at a known version or ANY, and a batch with no projection are one statement each."""
+        root, child = str(uuid.uuid4()), str(uuid.uuid4())
+        first = created(idempotency_key=f"wf-{root}/create")
+        recorded = []
+        appends = [
+            lambda: recorded.extend(self.append(root, [first], expected_version=0)),
+            lambda: self.append(child, [created(parent_id=root)]),
+            lambda: self.append(root, [activated(idempotency_key=f"wf-{root}/activate")], expected_version=1),
+            lambda: self.append(child, [NewEvent(EventType.ORGANIZATION_DNS_CONFIGURED, {"provider": "local"})]),
+            lambda: events_append(
+                stream_type=StreamType.USER,
+                stream_id="42",
+                events=[NewEvent(EventType.USER_CREATED, {"email": "a@example.org"}) for _ in range(3)],
+                using=self.alias,
+            ),
+        ]
+        for append in appends:
+            (sql,) = captured(self.alias, append)
+            assert sql.startswith("WITH appended AS (INSERT INTO eventstore_event")
+        orgs = Organization.objects.using(self.alias)
+        assert orgs.get(pk=root).status == "active"
+        assert (orgs.get(pk=child).depth, orgs.get(pk=child).dns_provider) == (1, "local")
+        assert stream_version(stream_type=StreamType.USER, stream_id="42", using=self.alias) == 3
+        # A retry: the statement writes nothing, and the plain recorder that follows recognises it.
+        queries = captured(self.alias, lambda: recorded.extend(self.append(root, [first])))
+        assert queries[0].startswith("WITH appended AS (INSERT INTO eventstore_event") and len(queries) > 1
+        assert recorded[0] == recorded[1]
 
     def test_an_append_that_waited_for_the_lock_counts_what_committed_meanwhile(self):
         """The statement's snapshot is older than its lock: an append that commits while it waits is invisible to
-        its checks. It must then write nothing and leave the append to the general path, not fail or fork."""
+        its checks. It must then write nothing and leave the append to the plain recorder, not fail or fork."""
         org_id = str(uuid.uuid4())
         self.append(org_id, [created()])
         holding, release, errors, appended = threading.Event(), threading.Event(), [], []
 
         def hold(_):
-            with transaction.atomic(using=self.alias):  # the general path: takes the lock until commit
+            with transaction.atomic(using=self.alias):  # the plain recorder: takes the lock until commit
                 self.append(org_id, [NewEvent(EventType.ORGANIZATION_DNS_CONFIGURED, {"provider": "local"})])
                 holding.set()
                 release.wait(30)
@@ -444,17 +517,53 @@ class TestPostgresEventStoreOutsideTransactions(EventStoreContract):
         assert stream_version(stream_type=ORG, stream_id=org_id, using=self.alias) == 3
         assert Organization.objects.using(self.alias).get(pk=org_id).dns_status == "verified"
 
+
+@pytest.mark.django_db(databases=["default"], transaction=True)
+class TestPostgresEventStoreOutsideTransactions(FastPathContract):
+    """The fast path with Django's default client-side binding: the statement is sent as text, unprepared."""
+
+    alias = "default"
+
+
+@pytest.mark.django_db(databases=["prepared"], transaction=True)
+class TestPostgresPreparedEventStoreOutsideTransactions(FastPathContract):
+    """The fast path with server-side binding and psycopg's prepared statements (DATABASES OPTIONS
+    `server_side_binding` and `prepare_threshold`)."""
+
+    alias = "prepared"
+
+    def prepared_appends(self) -> list[str]:
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'WITH appended AS%%'")
+            return [statement for (statement,) in cursor.fetchall()]
+
+    def test_psycopg_prepares_the_append_statement(self):
+        org_id = str(uuid.uuid4())
+        self.append(org_id, [created()])
+        threshold = connections[self.alias].connection.prepare_threshold
+        for _ in range(threshold + 1):
+            (sql,) = self.one_update(org_id)
+            assert sql.startswith("WITH appended AS (INSERT INTO eventstore_event")
+        (prepared,) = [s for s in self.prepared_appends() if "UPDATE" in s]
+        assert "pg_advisory_xact_lock(" in prepared
+        assert Organization.objects.using(self.alias).get(pk=org_id).version == threshold + 2
+
     def test_prepared_statements_lost_by_the_session_are_prepared_again(self):
         org_id = str(uuid.uuid4())
         self.append(org_id, [created()])
-        self.one_update(org_id)
+        threshold = connections[self.alias].connection.prepare_threshold
+        for _ in range(threshold + 1):
+            self.one_update(org_id)
+        assert self.prepared_appends()
         with connections[self.alias].cursor() as cursor:
             cursor.execute("DEALLOCATE ALL")  # what a pooler's DISCARD ALL does
-        self.one_update(org_id)
-        self.one_update(org_id)
-        assert len(self.one_update(org_id)) == 1
-        assert stream_version(stream_type=ORG, stream_id=org_id, using=self.alias) == 5
-        assert Organization.objects.using(self.alias).get(pk=org_id).version == 5
+        assert self.prepared_appends() == []
+        for _ in range(threshold + 1):
+            assert len(self.one_update(org_id)) == 1
+        assert self.prepared_appends()
+        version = 2 * threshold + 3
+        assert stream_version(stream_type=ORG, stream_id=org_id, using=self.alias) == version
+        assert Organization.objects.using(self.alias).get(pk=org_id).version == version
 
 
 # --- Concurrent writers: these need committed data seen across connections -------------------------------
@@ -601,6 +710,21 @@ class TestPostgresConcurrentWriters(ConcurrentWritersContract):
     @pytest.fixture
     def live_alias(self):
         return "default"
+
+
+@pytest.mark.django_db(databases=["default"], transaction=True)
+@pytest.mark.usefixtures("plain_recorder")
+class TestPostgresPlainRecorderConcurrentWriters(ConcurrentWritersContract):
+    @pytest.fixture
+    def live_alias(self):
+        return "default"
+
+
+@pytest.mark.django_db(databases=["prepared"], transaction=True)
+class TestPostgresPreparedConcurrentWriters(ConcurrentWritersContract):
+    @pytest.fixture
+    def live_alias(self):
+        return "prepared"
 
 
 @pytest.mark.django_db(databases=["sqlite"])

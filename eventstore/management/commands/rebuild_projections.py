@@ -3,7 +3,8 @@ from django.db import DEFAULT_DB_ALIAS
 from tqdm import tqdm
 
 from eventstore import projections
-from eventstore.services import REBUILD_BATCH_SIZE, projections_rebuild, projections_rebuild_count
+from eventstore.selectors import projections_event_count
+from eventstore.services import REBUILD_BATCH_SIZE, projections_rebuild
 
 
 class Command(BaseCommand):
@@ -27,7 +28,7 @@ class Command(BaseCommand):
             raise CommandError(exc.args[0]) from None
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
-        total = projections_rebuild_count(names=chosen, using=database)
+        total = projections_event_count(names=chosen, using=database)
         with tqdm(total=total, unit="ev", disable=no_progress, file=self.stderr._out) as bar:
             replayed = projections_rebuild(names=chosen, batch_size=batch_size, on_progress=bar.update, using=database)
         self.stdout.write(self.style.SUCCESS(f"Rebuilt {', '.join(chosen)} from {replayed} events."))

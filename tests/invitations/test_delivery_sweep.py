@@ -21,7 +21,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def invite(organization, email: str) -> str:
     (invitation_id,) = services.invitations_generate(
-        organization_id=organization, invitees=[Invitee(email=email)], key_prefix=f"sweep/{email}", metadata=EventMetadata()
+        organization_id=organization,
+        invitees=[Invitee(email=email)],
+        key_prefix=f"sweep/{email}",
+        metadata=EventMetadata(),
     )
     return invitation_id
 

@@ -81,7 +81,10 @@ def _queued_delivery(organization, email: str) -> str:
     import datetime
 
     (invitation_id,) = services.invitations_generate(
-        organization_id=organization, invitees=[Invitee(email=email)], key_prefix=f"test/{email}", metadata=EventMetadata()
+        organization_id=organization,
+        invitees=[Invitee(email=email)],
+        key_prefix=f"test/{email}",
+        metadata=EventMetadata(),
     )
     delivery_id = str(deliveries.delivery_id_for(f"test/{email}/{invitation_id}"))
     now = datetime.datetime.now(datetime.UTC)

@@ -38,7 +38,12 @@ def full_flow(organization, smtp) -> tuple[list[str], list[str]]:
     """Invite three, resend to one, accept one (new account), open a superseded link, decline one, revoke
     one. Returns the invitation ids and every token that was emailed."""
     result = fan_out(
-        organization, [Invitee(email="a@example.org", first_name="Ann"), Invitee(email="b@example.org"), Invitee(email="c@example.org")]
+        organization,
+        [
+            Invitee(email="a@example.org", first_name="Ann"),
+            Invitee(email="b@example.org"),
+            Invitee(email="c@example.org"),
+        ],
     )
     a, b, c = result.invitation_ids
     first_a = smtp.token_for("a@example.org")
@@ -128,7 +133,9 @@ def test_a_new_invitation_is_written_by_its_append_statement_as_a_rebuild_writes
     with CaptureQueriesContext(connection) as queries:
         (invitation_id,) = services.invitations_generate(
             organization_id=organization,
-            invitees=[Invitee(email="Dana@Example.org", first_name="Dana", last_name="Diaz", role="organization_admin")],
+            invitees=[
+                Invitee(email="Dana@Example.org", first_name="Dana", last_name="Diaz", role="organization_admin")
+            ],
             key_prefix="rebuild-test/1/generate_invitations",
             metadata=EventMetadata(correlation_id=organization),
             invited_by_id=None,

@@ -9,10 +9,9 @@ from django.test import Client
 
 from invitations.models import Invitation, Membership
 from invitations.payloads import InvitationOutcome, invitation_workflow_id
-from onboarding.payloads import BootstrapResult, bootstrap_workflow_id
 from onboarding import services as onboarding_services
+from onboarding.payloads import BootstrapResult, bootstrap_workflow_id
 from organizations.models import Organization
-
 from tests.invitations.helpers import accept_new, open_link, workflow_result
 
 pytestmark = pytest.mark.django_db(transaction=True)

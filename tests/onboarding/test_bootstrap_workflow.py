@@ -21,15 +21,14 @@ from temporalio.exceptions import ApplicationError
 from eventstore.models import Event
 from eventstore.services import APPEND_LOCK_KEY
 from invitations.models import Invitation, InvitationDelivery, InvitationStatus
-from invitations.payloads import DELIVERY_SIGNAL, DeliveryReport, bootstrap_delivery_workflow_id
-from invitations.services import INVITATION_NAMESPACE, email_key
+from invitations.payloads import bootstrap_delivery_workflow_id
 from onboarding import services
+from onboarding.models import OnboardingRequest
+from onboarding.payloads import STATE_QUERY, BootstrapResult, BootstrapState, bootstrap_workflow_id
 from organizations import services as organization_services
 from organizations.dns.models import LocalDnsRecord
-from onboarding.models import OnboardingRequest
 from organizations.models import DnsStatus, Organization, OrganizationStatus
-from onboarding.payloads import STATE_QUERY, BootstrapResult, BootstrapState, bootstrap_workflow_id
-from temporal_bridge.client import describe_workflow, query_workflow, signal_workflow_rollback_unsafe, temporal
+from temporal_bridge.client import describe_workflow, query_workflow, temporal
 from tests.invitations.helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -314,7 +313,8 @@ def test_a_cancel_during_a_step_waits_for_its_activity_before_compensating(
 def activity_kinds(organization_id) -> dict[str, str]:
     """Each activity type in the run's history and its fan-out's: "regular" (scheduled as a task) or "local" (a
     marker)."""
-    workflow_ids = [bootstrap_workflow_id(str(organization_id)), bootstrap_delivery_workflow_id(str(organization_id), 1)]
+    organization_id = str(organization_id)
+    workflow_ids = [bootstrap_workflow_id(organization_id), bootstrap_delivery_workflow_id(organization_id, 1)]
     events = [
         event
         for workflow_id in workflow_ids

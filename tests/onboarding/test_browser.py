@@ -33,7 +33,8 @@ def test_support_bootstraps_an_organization_from_the_admin(
     subdomain = f"harbor-{uuid.uuid4().hex[:6]}"
 
     with temporal_worker():
-        page = _support_page(live_server, browser, Permission.objects.filter(content_type__app_label__in=["organizations", "onboarding"]))
+        permissions = Permission.objects.filter(content_type__app_label__in=["organizations", "onboarding"])
+        page = _support_page(live_server, browser, permissions)
         page.goto(f"{live_server.url}/admin/onboarding/onboardingrequest/add/")
         page.fill("#id_name", "Harbor Family Health")
         page.select_option("#id_type", "provider")

@@ -5,8 +5,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from onboarding.models import OnboardingRequest
 from invitations.validation import invitees_validate
+from onboarding.models import OnboardingRequest
 from organizations.validation import validate_name
 from tests.onboarding.test_admin_and_api import API, payload, support  # noqa: F401 (support is a fixture)
 

@@ -22,22 +22,25 @@ task has sent its email over SMTP, recorded the delivery and signalled the workf
 N / (the workflow's first activity scheduled .. its last delivery signal), both from the workflow's history:
 all its work, from its first step to the last email reported, without the workflow's own start and completion
 (which the baseline's window leaves out too); a workflow whose history schedules no activity (local ones only)
-is timed from its start. `fanout_send_emails_per_s` counts from the enqueue activity
-instead (generating left out); `fanout_total_s` is the workflow's start to its close.
-`--product-workflow InvitationFanOutTestWorkflow` runs the old tree's stand-in instead (queue "bootstrap",
-registered by that tree's bench/invitations_fanout.py), for a figure of the code before InvitationDeliveryWorkflow.
+is timed from its start. `fanout_send_emails_per_s` counts from the enqueue activity instead (generating left
+out); `fanout_total_s` is the workflow's start to its close. `--product-workflow InvitationFanOutTestWorkflow`
+works in the tree before InvitationDeliveryWorkflow only: it drives that tree's stand-in (queue "bootstrap",
+registered by its bench/invitations_fanout.py) for a "before" figure.
 
-Fan-out, baseline (`baseline_*`), the same shape from bare parts in the same run: a bare workflow
-(bench/bare_fanout_workflow.py, on the same Temporal worker, so with the same worker options and process) that
-counts N signals; this script enqueues N bare Celery tasks (bench/bare_fanout.py: same broker, same prefork pool
-size, same task options, one SMTP connection per worker process), each sending one message as large as the
-product's average email to the same sink, then signalling the workflow with a payload shaped like the product's
-delivery report. No database, no rendering, no token, no lifecycle workflow. `baseline_emails_per_s` =
-N / (start of the enqueue .. the workflow's last signal, from its history). `fanout_ratio` =
-fanout_emails_per_s / baseline_emails_per_s; target >= 0.6. `*_cpu_ms_per_email`: CPU per email over each
-side's phase, by process (the Temporal server, the Temporal worker, that side's Celery worker with its pool, the
-database's PostgreSQL backends, this script with the SMTP sink) and for the whole machine. The product runs
-first (the baseline needs its email size); each side's Celery worker sits idle during the other's phase.
+Fan-out, baseline (`baseline_*`), the same shape from bare parts in the same run: this script starts a bare
+workflow (bench/bare_fanout_workflow.py) that counts N signals, then enqueues N bare Celery tasks
+(bench/bare_fanout.py: same broker, same prefork pool size, same task options, one SMTP connection per worker
+process), each sending one message as large as the product's average email to the same sink, then signalling
+the workflow with a payload shaped like the product's delivery report. No database, no rendering, no token, no
+lifecycle workflow. The bare workflow is registered on the product's Temporal worker (TEMPORAL_WORKER_MODULES),
+not a worker of its own: that process runs the product's fan-out and takes its signals, so the baseline gets
+the same worker options (sandbox, workflow cache, task slots) and the same process, metered under the same
+name. `baseline_emails_per_s` = N / (start of the enqueue .. the workflow's last signal, from its history).
+`fanout_ratio` = fanout_emails_per_s / baseline_emails_per_s; target >= 0.6. `*_cpu_ms_per_email`: CPU per
+email over each side's phase, by process (the Temporal server, the Temporal worker, that side's Celery worker
+with its pool, the database's PostgreSQL backends, this script with the SMTP sink) and for the whole machine.
+The product runs first (the baseline needs its email size); each side's Celery worker sits idle during the
+other's phase.
 
 Reference line, no target: `smtplib_emails_per_s`, a plain loop in this process sending N messages of the same
 size over ONE smtplib connection to the same sink.
@@ -424,7 +427,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="Seconds of each landing-page load run.")
     parser.add_argument("--celery-pool", default="prefork")
     parser.add_argument("--celery-concurrency", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--product-workflow", default="InvitationDeliveryWorkflow", choices=sorted(PRODUCT_WORKFLOWS))
+    parser.add_argument(
+        "--product-workflow",
+        default="InvitationDeliveryWorkflow",
+        choices=sorted(PRODUCT_WORKFLOWS),
+        help="The fan-out workflow to measure (InvitationFanOutTestWorkflow: the tree before it only).",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="Keep the temporary directory with the logs.")
     args = parser.parse_args()
     shape = PRODUCT_WORKFLOWS[args.product_workflow]

@@ -76,7 +76,6 @@ import asyncio
 import importlib
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -94,6 +93,7 @@ if str(ROOT) not in sys.path:
 from bench._rig import (  # noqa: E402  after the path is set
     Processes,
     SmtpSink,
+    clean_up_on_signals,
     free_port,
     log,
     memory_mb,
@@ -607,10 +607,6 @@ def memory(rig: Rig, worker: subprocess.Popen, pool: ThreadPoolExecutor, args) -
     }
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)  # unwinds through the clean-up below
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstraps", type=int, default=300, help="Concurrent bootstraps (and baseline runs).")
@@ -624,8 +620,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="Seconds a phase may take.")
     parser.add_argument("--keep-logs", action="store_true", help="Keep the temporary directory with the logs.")
     args = parser.parse_args()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _interrupt)
+    clean_up_on_signals()
 
     rig = Rig(Path(tempfile.mkdtemp(prefix="a4c-bench-bootstrap-")))
     log(f"recreating database {DB_NAME}; logs in {rig.tmp}")

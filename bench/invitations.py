@@ -79,6 +79,7 @@ if str(ROOT) not in sys.path:
 from bench._rig import (  # noqa: E402  after the path is set
     Processes,
     SmtpSink,
+    clean_up_on_signals,
     free_port,
     log,
     start_celery,
@@ -207,6 +208,21 @@ def history_marks(workflow_id: str, signal: str) -> dict:
     }
 
 
+async def result_watching_activities(handle, every: float = 10.0, attempts: int = 3):
+    """The workflow's result; raises as soon as one of its activities has failed `attempts` times, instead of
+    waiting out its retries (a misconfigured run would otherwise sit there for many minutes)."""
+    waiting = asyncio.ensure_future(handle.result())
+    while True:
+        done, _ = await asyncio.wait({waiting}, timeout=every)
+        if done:
+            return waiting.result()
+        for pending in (await handle.describe()).raw_description.pending_activities:
+            if pending.attempt >= attempts and pending.HasField("last_failure"):
+                waiting.cancel()
+                name, failure = pending.activity_type.name, pending.last_failure.message
+                raise RuntimeError(f"activity {name} failed {pending.attempt - 1} times: {failure}")
+
+
 def per_email_ms(cpu: dict[str, float], n: int) -> dict[str, float]:
     return {name: round(seconds * 1000 / n, 1) for name, seconds in cpu.items()}
 
@@ -231,7 +247,7 @@ def measure_product(name: str, shape: ProductWorkflow, n: int, meter: CpuMeter, 
 
     async def run(client) -> dict:
         handle = await client.start_workflow(name, params, id=workflow_id, task_queue=task_queue(shape.queue))
-        return await handle.result()
+        return await result_watching_activities(handle)
 
     result = temporal.run(run, timeout=RESULTS_TIMEOUT + 600)
     cpu = meter.stop()
@@ -435,6 +451,7 @@ def main() -> None:
     )
     parser.add_argument("--keep-logs", action="store_true", help="Keep the temporary directory with the logs.")
     args = parser.parse_args()
+    clean_up_on_signals()
     shape = PRODUCT_WORKFLOWS[args.product_workflow]
     n = args.invitations
 
@@ -458,7 +475,14 @@ def main() -> None:
         "CELERY_BROKER_URL": REDIS_URL,
         "CELERY_TASK_DEFAULT_QUEUE": PRODUCT_CELERY_QUEUE,
         "TEMPORAL_TASK_QUEUE_PREFIX": f"bench{uuid.uuid4().hex[:8]}-",
-        "TEMPORAL_WORKER_MODULES": ",".join(["bench.bare_fanout_workflow", *shape.worker_modules]),
+        # The baseline's and the product workflow's registrations, plus any modules the caller's environment adds.
+        "TEMPORAL_WORKER_MODULES": ",".join(
+            [
+                "bench.bare_fanout_workflow",
+                *shape.worker_modules,
+                *filter(None, os.environ.get("TEMPORAL_WORKER_MODULES", "").split(",")),
+            ]
+        ),
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }

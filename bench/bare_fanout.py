@@ -85,6 +85,11 @@ async def _signal(workflow_id: str, report: dict) -> None:
 def send_email(index: int, workflow_id: str, size: int) -> None:
     _fresh()
     _send(f"person{index:05d}@example.org", size)
-    report = {"invitation_id": f"bare-{index:05d}", "status": "sent", "attempts": 1, "error": ""}
-    report["bootstrap_attempt"] = 0
+    report = {
+        "invitation_id": f"bare-{index:05d}",
+        "status": "sent",
+        "attempts": 1,
+        "error": "",
+        "bootstrap_attempt": 0,
+    }
     asyncio.run_coroutine_threadsafe(_signal(workflow_id, report), _here.loop).result(30)

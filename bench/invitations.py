@@ -209,14 +209,19 @@ def history_marks(workflow_id: str, signal: str) -> dict:
 
 
 async def result_watching_activities(handle, every: float = 10.0, attempts: int = 3):
-    """The workflow's result; raises as soon as one of its activities has failed `attempts` times, instead of
-    waiting out its retries (a misconfigured run would otherwise sit there for many minutes)."""
+    """The workflow's result; raises as soon as its workflow task or one of its activities has failed `attempts`
+    times, instead of waiting out the retries (a misconfigured run would otherwise sit there for many minutes)."""
     waiting = asyncio.ensure_future(handle.result())
     while True:
         done, _ = await asyncio.wait({waiting}, timeout=every)
         if done:
             return waiting.result()
-        for pending in (await handle.describe()).raw_description.pending_activities:
+        raw = (await handle.describe()).raw_description
+        if raw.HasField("pending_workflow_task") and raw.pending_workflow_task.attempt >= attempts:
+            waiting.cancel()
+            failed = raw.pending_workflow_task.attempt - 1
+            raise RuntimeError(f"its workflow task failed {failed} times (see the worker log)")
+        for pending in raw.pending_activities:
             if pending.attempt >= attempts and pending.HasField("last_failure"):
                 waiting.cancel()
                 name, failure = pending.activity_type.name, pending.last_failure.message

@@ -98,7 +98,6 @@ PRODUCT_CELERY_QUEUE = "bench_invitations"
 CLIENTS = 32
 LINK = re.compile(r"https?://[^\s\"<>]+/invitations/accept/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+/")
 RESULTS_TIMEOUT = 600.0
-DELIVERY_SIGNAL = "invitation_delivery"
 TARGETS = {"fanout_ratio": 0.6, "landing_vs_bare": 0.7, "landing_p99_ms": 50}
 
 
@@ -238,6 +237,7 @@ def per_email_ms(cpu: dict[str, float], n: int) -> dict[str, float]:
 
 
 def measure_product(name: str, shape: ProductWorkflow, n: int, meter: CpuMeter, sink: SmtpSink) -> dict:
+    from invitations.payloads import DELIVERY_SIGNAL
     from temporal_bridge.client import temporal
     from temporal_bridge.registry import task_queue
 
@@ -261,6 +261,8 @@ def measure_product(name: str, shape: ProductWorkflow, n: int, meter: CpuMeter, 
     sent, sent_bytes = (a - b for a, b in zip(sink.mark(), (sent_before, bytes_before), strict=True))
     outcome = shape.outcome(result)
     marks = history_marks(workflow_id, DELIVERY_SIGNAL)
+    if marks["signals"] < outcome["sent"] + outcome["failed"]:
+        raise RuntimeError(f"{marks['signals']} {DELIVERY_SIGNAL} signals in the history for {outcome}")
     if not marks["scheduled"]:
         log("product: no activity scheduled in its history (local activities?): timed from the workflow's start")
     span = marks["last_signal"] - marks["first_activity"]

@@ -40,18 +40,6 @@ def machine_busy_seconds() -> float:
     return (sum(values) - values[3] - values[4]) / _TICK
 
 
-def pid_of(fragment: str) -> int | None:
-    """The first process whose command line contains `fragment`."""
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if fragment in Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                    return int(entry.name)
-            except OSError:
-                continue
-    return None
-
-
 def database_backends(database: str, others: set[int] | None = None) -> dict[int, float]:
     """CPU seconds of every PostgreSQL backend serving `database` (its process title names the database).
 

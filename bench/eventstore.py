@@ -78,7 +78,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.databases import SERVER_URL, database_drop, database_recreate  # noqa: E402  after the path is set
+from bench._rig import log  # noqa: E402  after the path is set
+from bench.databases import SERVER_URL, database_drop, database_recreate  # noqa: E402
 
 DB_NAME = "a4c_bench_eventstore"
 PLAIN_TABLE = "bench_plain_event"
@@ -94,10 +95,6 @@ COLUMNS = (
     "correlation_id, workflow_id, idempotency_key, created_at, created_by_id"
 )
 ROW_PLACEHOLDERS = "(%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s)"
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def configure_environment() -> None:

@@ -1,4 +1,5 @@
-"""URLs for bench/invitations.py's web phase: the product's, plus a bare view as the baseline."""
+"""URLs for bench/invitations.py's web phase (bench/invitations_wsgi.py): the product's, plus a bare view as the
+baseline."""
 
 from django.http import HttpResponse
 from django.urls import path

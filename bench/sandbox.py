@@ -5,8 +5,8 @@ Run from the repository root:
     .venv/bin/python bench/sandbox.py [--runs 200] [--rounds 3]
 
 It needs no server: the SDK's Replayer runs the bootstrap workflow over a recorded history of a real run
-(`tests/organizations/histories/v6_early_delivery_report.json` by default: two workflow tasks, seven local
-activities, a timer and two signals), `--runs` times per round, and prints ONE JSON line on stdout.
+(`tests/onboarding/histories/happy_path.json` by default: a recorded bootstrap with its local
+activities, a timer and its child fan-out), `--runs` times per round, and prints ONE JSON line on stdout.
 
 - `sandboxed_ms_per_run`: CPU per replayed bootstrap with the worker's runner (the SDK's default
   SandboxedWorkflowRunner, with `temporal_bridge.worker.WorkflowCodeCache` installed as the worker does). Each
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_HISTORY = ROOT / "tests" / "organizations" / "histories" / "v6_early_delivery_report.json"
+DEFAULT_HISTORY = ROOT / "tests" / "onboarding" / "histories" / "happy_path.json"
 
 
 def main() -> None:

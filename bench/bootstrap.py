@@ -69,6 +69,8 @@ Both sides run with a 60 s activity attempt timeout instead of the product's 600
 ACTIVITY_TIMEOUT_SECONDS), and `temporal_deadline_errors` counts the dev server's "context deadline exceeded"
 log lines: on an overloaded machine its SQLite writes time out and a task dispatch can be lost. The machine
 has 2 cores and is shared with other work, so run it two or three times and compare.
+
+Long because one script starts, drives and measures every process of a run (the shared harness is bench/_rig.py).
 """
 
 import argparse

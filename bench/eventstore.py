@@ -60,6 +60,8 @@ per event of the writers' processes (`client`, time.process_time) and of their P
 (`server`, /proc/<pid>/stat) for every side, and for the rebuild, with `rebuild_cpu_bound_eps`, the rate its
 CPU time per event allows with a core to itself (the rebuild waits on nothing else: one transaction, one
 commit). Run it two or three times and compare.
+
+Long because each measured side (appends, batches, rebuild, the plain INSERT baseline) is spelled out beside its twin.
 """
 
 import argparse

@@ -55,6 +55,8 @@ p99 < 50 ms.
 
 The machine is shared: `load_average_1m_at_start`, `_after_fanout` (this run's own load included) and `_at_end`
 (after the landing page's load) say how busy it was.
+
+Long because it measures two pairs in one run: the fan-out against the bare one, the landing page against a bare view.
 """
 
 import argparse

@@ -13,12 +13,13 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from .logging import redact
+from .payloads import DeliveryKind
 from .selectors import OutgoingEmail
 
 SUBJECTS = {
-    "invitation": "You're invited to join {organization} on A4C",
-    "resend": "You're invited to join {organization} on A4C",
-    "reminder": "Reminder: your invitation to join {organization} on A4C",
+    DeliveryKind.INVITATION: "You're invited to join {organization} on A4C",
+    DeliveryKind.RESEND: "You're invited to join {organization} on A4C",
+    DeliveryKind.REMINDER: "Reminder: your invitation to join {organization} on A4C",
 }
 
 
@@ -46,7 +47,7 @@ def render(delivery: OutgoingEmail, *, token: str) -> RenderedEmail:
         "greeting_name": delivery.first_name,
     }
     return RenderedEmail(
-        subject=SUBJECTS.get(kind, SUBJECTS["invitation"]).format(organization=delivery.organization_name),
+        subject=SUBJECTS.get(kind, SUBJECTS[DeliveryKind.INVITATION]).format(organization=delivery.organization_name),
         text=render_to_string("invitations/email/invitation.txt", context),
         html=render_to_string("invitations/email/invitation.html", context),
     )

@@ -14,7 +14,7 @@ from eventstore.projections import AppendStatement, Projection, register
 from eventstore.rows import rows_insert, rows_update
 
 from . import projection_sql
-from .models import EmailStatus, Invitation, InvitationStatus, InvitationToken, Membership
+from .models import DeliveryKind, EmailStatus, Invitation, InvitationStatus, InvitationToken, Membership
 
 _MUTABLE_FIELDS = [
     f.name for f in Invitation._meta.concrete_fields if f.name not in ("id", "organization", "created_at")
@@ -66,7 +66,7 @@ def _email_sent(inv: Invitation, event: RecordedEvent, token: InvitationToken | 
 
 def _email_failed(inv: Invitation, event: RecordedEvent) -> None:
     # A failed reminder does not undo an invitation email that went out.
-    if inv.email_status != EmailStatus.SENT or event.data.get("kind") != "reminder":
+    if inv.email_status != EmailStatus.SENT or event.data.get("kind") != DeliveryKind.REMINDER:
         inv.email_status = EmailStatus.FAILED
     inv.last_email_error = event.data.get("error", "")
 

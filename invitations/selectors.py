@@ -293,10 +293,6 @@ def organization_invitations(
     return qs.order_by("-created_at", "email_canonical")
 
 
-def invitation_deliveries(invitation_id, *, using: str = DEFAULT_DB_ALIAS) -> QuerySet[InvitationDelivery]:
-    return InvitationDelivery.objects.using(using).filter(invitation_id=invitation_id).order_by("queued_at")
-
-
 def _counts(queryset, field: str, values: list[str]) -> dict[str, int]:
     found = dict(queryset.values_list(field).annotate(n=Count("pk")).order_by())
     return {value: found.get(value, 0) for value in values}

@@ -1,4 +1,7 @@
-"""The event store's contract, run against each backend (PostgreSQL and SQLite) by subclassing."""
+"""The event store's contract, run against each backend (PostgreSQL and SQLite) by subclassing.
+
+Long because it is the whole contract, as one base class that every backend and path subclasses.
+"""
 
 import random
 import sqlite3

@@ -1,4 +1,7 @@
-"""The admin action, status page and REST API: permissions, validation, conflicts and the rollback switch."""
+"""The admin action, status page and REST API: permissions, validation, conflicts and the rollback switch.
+
+Long because the admin and the API are held to the same behaviour, case by case.
+"""
 
 import re
 import time

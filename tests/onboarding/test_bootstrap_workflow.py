@@ -1,4 +1,7 @@
-"""The bootstrap workflow against the real Temporal dev server, PostgreSQL and real DNS servers."""
+"""The bootstrap workflow against the real Temporal dev server, PostgreSQL and real DNS servers.
+
+Long because each scenario of the bootstrap runs end to end on real parts, with its recorded history.
+"""
 
 import json
 import os

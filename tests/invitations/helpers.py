@@ -71,9 +71,7 @@ def fan_out(
     """Generate invitations and send their emails through the real fan-out workflow (its activities, Celery and SMTP);
     wait for every delivery report. `revoke_after` then revokes every pending invitation as a failed bootstrap's
     compensation does."""
-    workflow_id = fan_out_start(
-        organization_id, invitees, invited_by_id=invited_by_id, results_timeout=results_timeout
-    )
+    workflow_id = fan_out_start(organization_id, invitees, invited_by_id=invited_by_id, results_timeout=results_timeout)
     outcome = fan_out_wait(workflow_id, timeout=results_timeout + 60)
     if revoke_after:
         revoked = services.invitations_revoke_pending(

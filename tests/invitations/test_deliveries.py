@@ -1,4 +1,4 @@
-"""Invitation edge cases: invitee lists checked whole, a retried reminder, and copies of an email task racing."""
+"""Email deliveries (invitations.deliveries): claims and leases, copies of a task racing, reports to the fan-out."""
 
 import smtplib
 import uuid
@@ -9,63 +9,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from eventstore.events import EventMetadata
 from eventstore.models import Event
-from invitations import acceptance, deliveries, lifecycle, services
-from invitations.emails import MAX_EMAIL_LENGTH
-from invitations.models import Invitation, InvitationDelivery
+from invitations import deliveries, services
+from invitations.models import InvitationDelivery
 from invitations.payloads import Invitee
-from invitations.selectors import TokenState, outgoing_email, token_check
+from invitations.selectors import outgoing_email
 from temporal_bridge.client import TemporalUnavailable, temporal
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.mark.parametrize(
-    "address",
-    [
-        "a" * (MAX_EMAIL_LENGTH - len("@example.org") + 1) + "@example.org",
-        "ﬁ" * 130 + "@example.org",  # 142 characters as typed, 272 once NFKC turns each ligature into "fi"
-    ],
-)
-def test_an_address_too_long_to_store_is_refused_before_anything_is_written(organization, address):
-    with pytest.raises(services.InvalidInvitationData, match=f"longer than {MAX_EMAIL_LENGTH} characters"):
-        services.invitations_generate(
-            organization_id=organization,
-            invitees=[Invitee(email="first@example.org"), Invitee(email=address)],
-            key_prefix="test-long",
-            metadata=EventMetadata(),
-        )
-    assert not Invitation.objects.exists()
-    assert not Event.objects.filter(stream_type="invitation").exists()
-
-
-@pytest.mark.django_db(transaction=True)  # the publish runs when the step's transaction commits
-def test_a_retried_reminder_publishes_its_email_again(organization, monkeypatch):
-    """The reminder step commits its delivery row and event, then publishes the task. If the broker refuses that
-    publish, Temporal runs the step again, and the email must still go out."""
-    from kombu.exceptions import OperationalError
-
-    (invitation_id,) = services.invitations_generate(
-        organization_id=organization,
-        invitees=[Invitee(email="remind@example.org")],
-        key_prefix="test-remind",
-        metadata=EventMetadata(),
-    )
-    published: list[str] = []
-
-    def publish(delivery_ids):
-        if not published:
-            published.append("refused")
-            raise OperationalError("broker briefly unavailable")
-        published.extend(str(d) for d in delivery_ids)
-
-    monkeypatch.setattr(deliveries, "deliveries_enqueue_rollback_unsafe", publish)
-    remind = {"invitation_id": invitation_id, "scope": f"{invitation_id}/remind", "metadata": EventMetadata()}
-    with pytest.raises(OperationalError):
-        lifecycle.invitation_remind(**remind)
-    assert lifecycle.invitation_remind(**remind) is True
-    delivery = InvitationDelivery.objects.get(invitation_id=invitation_id, kind="reminder")
-    assert published == ["refused", str(delivery.pk)]
-    assert Event.objects.filter(event_type="invitation.reminded", stream_id=invitation_id).count() == 1
 
 
 def _lease_runs_out(delivery_id: str) -> None:
@@ -161,24 +111,6 @@ def test_a_copy_whose_lease_ran_out_cannot_overwrite_the_copy_that_took_over(org
     assert [e.data["selector"] for e in sent] == [b.token.selector]
 
 
-def test_a_resend_supersedes_earlier_links_at_once_even_if_its_email_never_goes_out(organization):
-    (invitation_id,) = services.invitations_generate(
-        organization_id=organization,
-        invitees=[Invitee(email="leak@example.org")],
-        key_prefix="t",
-        metadata=EventMetadata(),
-    )
-    deliveries.invitation_emails_enqueue(
-        organization_id=organization, invitation_ids=[invitation_id], notify_workflow_id="", scope="t"
-    )
-    claim = deliveries.delivery_claim(delivery_id=str(InvitationDelivery.objects.get().pk))
-    deliveries.delivery_mark_sent(delivery=claim.delivery, selector=claim.token.selector)
-    assert token_check(claim.token.value).state == TokenState.VALID
-
-    assert services.invitation_resend(invitation_id=invitation_id) is not None  # its task is never run here
-    assert token_check(claim.token.value).state == TokenState.SUPERSEDED
-
-
 def sent_delivery(organization, notify_workflow_id="bootstrap-wf"):
     (invitation_id,) = services.invitations_generate(
         organization_id=organization,
@@ -216,6 +148,8 @@ def test_a_report_to_a_workflow_that_has_ended_is_settled(organization, temporal
 
 
 # Refusals a dev server will not produce on demand (a quota, the signal cap), simulated at the client's boundary.
+
+
 @pytest.mark.parametrize(
     ("status", "retried"),
     [
@@ -238,77 +172,6 @@ def test_a_report_temporal_refuses_for_good_is_not_retried_forever(organization,
     else:
         assert deliveries.delivery_report_rollback_unsafe(delivery=delivery) is None
         assert outgoing_email(delivery.id).reported_at is not None, "settled: no one is left to tell"
-
-
-def test_a_new_account_name_with_a_line_break_is_refused():
-    from invitations.forms import NewAccountForm
-
-    password = "a long enough password 42"
-    data = {"first_name": "Ada\nBcc: x@example.org", "last_name": "Love\u2028lace", "password1": password}
-    form = NewAccountForm(data={**data, "password2": password}, email="ada@example.org")
-    assert not form.is_valid()
-    assert set(form.errors) == {"first_name", "last_name"}
-
-
-def test_compensation_takes_back_the_roles_accepted_invitations_granted(organization, temporal_env):
-    """Invitees may accept while the bootstrap waits for its emails; if it then fails, their memberships of the
-    failed organization go with it (as events, so a rebuild agrees)."""
-    from eventstore.services import projections_rebuild
-    from invitations.models import Membership
-
-    accepted, pending = services.invitations_generate(
-        organization_id=organization,
-        invitees=[Invitee(email="early@example.org", role="clinician"), Invitee(email="later@example.org")],
-        key_prefix="t",
-        metadata=EventMetadata(),
-    )
-    deliveries.invitation_emails_enqueue(
-        organization_id=organization, invitation_ids=[accepted], notify_workflow_id="", scope="t"
-    )
-    claim = deliveries.delivery_claim(delivery_id=str(InvitationDelivery.objects.get().pk))
-    deliveries.delivery_mark_sent(delivery=claim.delivery, selector=claim.token.selector)
-    user = acceptance.invitation_accept(selector=claim.token.selector, password="a long enough password 42").user
-    assert Membership.objects.get(organization_id=organization).user == user
-
-    def compensate():
-        return services.invitations_revoke_pending(
-            organization_id=organization, reason="Bootstrap failed", key_prefix="wf/1/revoke", metadata=EventMetadata()
-        )
-
-    assert compensate() == [pending]
-    assert compensate() == [], "a retried step finds everything done"
-    assert not Membership.objects.exists()
-    assert Event.objects.filter(event_type="user.role_revoked", stream_id=str(user.pk)).count() == 1
-    assert Invitation.objects.get(pk=accepted).status == "accepted", "what happened stays recorded"
-    projections_rebuild(names=["memberships"])
-    assert not Membership.objects.exists()
-
-
-def test_compensation_signals_only_the_invitations_its_own_step_revoked(organization, temporal_env):
-    """A later bootstrap attempt's compensation leaves the workflows of an earlier attempt's invitations alone."""
-    from invitations.payloads import invitation_workflow_id
-
-    def generate(email: str, prefix: str) -> str:
-        (invitation_id,) = services.invitations_generate(
-            organization_id=organization, invitees=[Invitee(email=email)], key_prefix=prefix, metadata=EventMetadata()
-        )
-        return invitation_id
-
-    def compensate(prefix: str) -> list[str]:
-        return services.invitations_revoke_pending(
-            organization_id=organization, reason="Bootstrap failed", key_prefix=prefix, metadata=EventMetadata()
-        )
-
-    def signals(invitation_id: str) -> int:
-        workflow_id = invitation_workflow_id(invitation_id)
-        history = temporal.run(lambda client: client.get_workflow_handle(workflow_id).fetch_history())
-        return sum(e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED for e in history.events)
-
-    earlier = generate("earlier@example.org", "attempt-1")
-    assert compensate("wf/1/revoke") == [earlier]
-    later = generate("later@example.org", "attempt-2")
-    assert compensate("wf/2/revoke") == [later]
-    assert (signals(earlier), signals(later)) == (1, 1)
 
 
 def test_a_relay_slow_to_answer_a_message_on_a_kept_connection_gets_it_once(smtp, settings):

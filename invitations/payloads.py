@@ -7,6 +7,9 @@ default) can never shift the arguments of a caller.
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# The counts of a fan-out are what the organization records of its invitations (organization.invitations_sent).
+from organizations.payloads import InvitationCounts
+
 
 class Role(StrEnum):
     ORGANIZATION_ADMIN = "organization_admin"
@@ -100,18 +103,9 @@ class InvitationDeliveryInput:
 
 
 @dataclass(kw_only=True)
-class DeliveryCounts:
-    total: int = 0
-    sent: int = 0
-    failed: int = 0
-    pending: int = 0
-    failed_invitation_ids: list[str] = field(default_factory=list)
-
-
-@dataclass(kw_only=True)
 class InvitationDeliveryResult:
     invitation_ids: list[str]
-    counts: DeliveryCounts
+    counts: InvitationCounts
     # Of counts.failed_invitation_ids, those whose email never reported back before the results timeout.
     unreported_invitation_ids: list[str] = field(default_factory=list)
     signals: int = 0  # delivery signals received, repeats included

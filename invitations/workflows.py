@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
         INVITATION_WORKFLOW_TYPE,
         RESENT_SIGNAL,
         REVOKED_SIGNAL,
-        DeliveryCounts,
         DeliveryReport,
         DeliveryStatus,
         DeliverySweepInput,
@@ -51,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         RemindInput,
         UserInvitationInput,
     )
+    from organizations.payloads import InvitationCounts
 
 # Up to this many invitees, generating and enqueueing run as local activities (no task of their own); a bigger list
 # takes longer than a workflow task may, and a local activity that outlives its task is retried from scratch.
@@ -69,7 +69,7 @@ class InvitationDeliveryWorkflow:
         self._expected: set[str] | None = None  # None until the invitations are generated
         self._reports: dict[str, DeliveryReport] = {}
         self._signals = 0
-        self._final: DeliveryCounts | None = None
+        self._final: InvitationCounts | None = None
 
     @workflow.run
     async def run(self, params: InvitationDeliveryInput) -> InvitationDeliveryResult:
@@ -126,7 +126,7 @@ class InvitationDeliveryWorkflow:
         self._record(report)
 
     @workflow.query(name=DELIVERY_STATE_QUERY)
-    def state(self) -> DeliveryCounts:
+    def state(self) -> InvitationCounts:
         return self._final or self.counts()
 
     def _record(self, report: DeliveryReport) -> None:
@@ -141,11 +141,11 @@ class InvitationDeliveryWorkflow:
         if previous is None or (previous.status != DeliveryStatus.SENT and report.status == DeliveryStatus.SENT):
             self._reports[report.invitation_id] = report
 
-    def counts(self) -> DeliveryCounts:
+    def counts(self) -> InvitationCounts:
         expected = self._expected or set()
         reported = {i: r for i, r in self._reports.items() if i in expected}
         failed = sorted(i for i, r in reported.items() if r.status != DeliveryStatus.SENT)
-        return DeliveryCounts(
+        return InvitationCounts(
             total=len(expected),
             sent=len(reported) - len(failed),
             failed=len(failed),
@@ -153,11 +153,11 @@ class InvitationDeliveryWorkflow:
             failed_invitation_ids=failed,
         )
 
-    def final_counts(self) -> DeliveryCounts:
+    def final_counts(self) -> InvitationCounts:
         """The counts once the wait is over: every invitation still without a report counts as failed."""
         counts = self.counts()
         missing = sorted((self._expected or set()) - self._reports.keys())
-        self._final = DeliveryCounts(
+        self._final = InvitationCounts(
             total=counts.total,
             sent=counts.sent,
             failed=counts.failed + len(missing),

@@ -10,7 +10,7 @@ from temporalio.service import RPCError
 
 from eventstore.events import RecordedEvent
 from eventstore.selectors import events_for_correlation
-from invitations.payloads import DELIVERY_STATE_QUERY, DeliveryCounts
+from invitations.payloads import DELIVERY_STATE_QUERY
 from organizations.models import Organization, OrganizationStatus
 from organizations.payloads import InvitationCounts
 from temporal_bridge.client import TemporalUnavailable, describe_workflow, query_workflow, workflow_ui_url
@@ -83,16 +83,9 @@ STARTING_GRACE = timedelta(minutes=5)
 def _live_counts(workflow_id: str, fallback: InvitationCounts, timeout: float) -> InvitationCounts:
     """The email fan-out's counts while it runs, from its own state query (the bootstrap learns them at its end)."""
     try:
-        counts = query_workflow(workflow_id, DELIVERY_STATE_QUERY, result_type=DeliveryCounts, timeout=timeout)
+        return query_workflow(workflow_id, DELIVERY_STATE_QUERY, result_type=InvitationCounts, timeout=timeout)
     except (RPCError, TemporalUnavailable, WorkflowQueryFailedError, RuntimeError):
         return fallback  # not started yet, or Temporal busy: the bootstrap's own figure stands
-    return InvitationCounts(
-        total=counts.total,
-        sent=counts.sent,
-        failed=counts.failed,
-        pending=counts.pending,
-        failed_invitation_ids=counts.failed_invitation_ids,
-    )
 
 
 def bootstrap_status(onboarding: OnboardingRequest, *, query_timeout: float = 3.0) -> BootstrapStatus:

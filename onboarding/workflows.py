@@ -297,10 +297,7 @@ class OrganizationBootstrapWorkflow:
             # A cancel waits for the child to stop, so compensation finds every invitation it made.
             cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
-        c = delivered.counts
-        counts = InvitationCounts(
-            total=c.total, sent=c.sent, failed=c.failed, pending=0, failed_invitation_ids=c.failed_invitation_ids
-        )
+        counts = delivered.counts
         self._state.invitations = counts
         self._check_cancelled()
         if counts.failed:

@@ -129,9 +129,9 @@ PRODUCT_WORKFLOWS = {
             "activity_timeout": 300,
         },
         outcome=lambda r: {
-            "sent": r["sent"],
-            "failed": r["failed"],
-            "missing": r["total"] - r["sent"] - r["failed"],
+            "sent": r["counts"]["sent"],
+            "failed": r["counts"]["failed"] - len(r["unreported_invitation_ids"]),
+            "missing": len(r["unreported_invitation_ids"]),
             "signals": r["signals"],
         },
     ),

@@ -88,8 +88,13 @@ def test_api_starts_a_bootstrap_and_answers_202(support, temporal_env):
         ({"subdomain": "admin"}, "subdomain", "reserved"),
         ({"invitees": []}, "invitees", "Add at least one invitee"),
         ({"invitees": [{"email": "a@example.test", "role": "staff"}]}, "invitees", "organization admin role"),
-        ({"invitees": [{"email": "not-an-email"}]}, "invitees", "valid email"),
-        ({"invitees": [{"email": "a" * 243 + "@example.test"}]}, "invitees", "at most 254 characters"),
+        ({"invitees": [{"email": "not-an-email", "role": "organization_admin"}]}, "invitees", "valid email"),
+        ({"invitees": [{"email": "a@example.test"}]}, "invitees", "{'role': ['This field is required.']}"),
+        (
+            {"invitees": [{"email": "a" * 243 + "@example.test", "role": "organization_admin"}]},
+            "invitees",
+            "at most 254 characters",
+        ),
         ({"parent_id": str(uuid.uuid4())}, "parent_id", "No organization has this id"),
     ],
 )
@@ -112,7 +117,10 @@ def test_a_list_past_the_invitee_cap_is_refused_whole(settings, support, tempora
 
 
 def test_api_compares_invitee_emails_case_insensitively(support, temporal_env):
-    invitees = [{"email": "Sam@Example.test"}, {"email": "sam@example.TEST", "role": "staff"}]
+    invitees = [
+        {"email": "Sam@Example.test", "role": "organization_admin"},
+        {"email": "sam@example.TEST", "role": "staff"},
+    ]
     response = support.post(API, payload(invitees=invitees), content_type="application/json")
     assert response.status_code == 400
     assert response.json()["invitees"] == [

@@ -55,6 +55,9 @@ def _status_url(request: Request, organization_id) -> str:
     return request.build_absolute_uri(reverse("organizations-api:bootstrap-status", args=[organization_id]))
 
 
+NOT_STARTED = "Temporal is unavailable; the request is kept: POST its status_url to start it later."
+
+
 def _start_response(request: Request, start: Callable[[], services.BootstrapStarted]) -> Response:
     """202 for a started run; else 400, 409, or 503 (the request is kept: a POST to its status URL starts it)."""
     try:
@@ -66,7 +69,8 @@ def _start_response(request: Request, start: Callable[[], services.BootstrapStar
     except services.BootstrapConflict as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     except services.BootstrapNotStarted as exc:
-        body = {"detail": str(exc), "organization_id": exc.organization_id}
+        # Plain, for any client: the service has logged what Temporal said.
+        body = {"detail": NOT_STARTED, "organization_id": exc.organization_id}
         body["status_url"] = _status_url(request, exc.organization_id)
         return Response(NotStartedSerializer(body).data, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     except (services.BootstrapDisabled, services.BootstrapUnavailable) as exc:

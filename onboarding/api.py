@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -84,6 +85,7 @@ def _start_response(request: Request, start: Callable[[], services.BootstrapStar
 
 class BootstrapOrganizationView(APIView):
     permission_classes = [CanBootstrapOrganizations]
+    parser_classes = [JSONParser]  # what the schema lists; a form-encoded body gets 415
 
     @extend_schema(
         summary="Start an organization bootstrap",

@@ -125,6 +125,8 @@ CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# The debug page and error reports also hide the settings that hold credentials inside URLs (a4c/debug.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "a4c.debug.SettingsRedactingFilter"
 
 # --- Email ------------------------------------------------------------------------------------------------
 # EMAIL_URL (smtp://user:password@host:587/?tls=True, consolemail://, filemail:///path) parsed by

@@ -7,6 +7,11 @@ from a4c.metrics import metrics
 
 admin.site.login_form = RateLimitedAdminLoginForm
 
+handler400 = "a4c.errors.bad_request"
+handler403 = "a4c.errors.permission_denied"
+handler404 = "a4c.errors.page_not_found"
+handler500 = "a4c.errors.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/admin/", include("onboarding.urls")),

@@ -9,17 +9,24 @@ def _as_requested(path: str) -> str:
 
 
 # Invitation links carry the token in the path until the view moves it into a signed cookie; access logs
-# (runserver, gunicorn, django.request) would otherwise record it. Whatever follows the prefix, up to the
-# next path or query separator, whitespace or quote, is taken for a token: the resolver accepts percent
-# escapes in it (%2E for the dot) that a pattern of token characters would let through.
+# (runserver, gunicorn, django.request) would otherwise record it. Everything after the prefix up to whitespace or
+# a quote is taken for token material, since a mangled link may hold it in any path segment (after an empty one,
+# behind %2F) or in the query (?t=<token>): each segment is redacted, and the query whole.
 _TOKEN_IN_PATH = re.compile(
-    rf"({_as_requested('/invitations/accept/')}|{_as_requested('/invitations/i/')})[^/?\s\"']+",
+    rf"(?P<prefix>(?:{_as_requested('/invitations/accept')}|{_as_requested('/invitations/i')})(?:/|%2f|(?=\?)))"
+    r"(?P<path>[^?\s\"']*)(?P<query>\?[^\s\"']*)?",
     re.IGNORECASE,
 )
+_SEGMENT = re.compile(r"[^/]+")
+
+
+def _redact_match(match: re.Match) -> str:
+    query = "?[redacted]" if match["query"] and match["query"] != "?" else match["query"] or ""
+    return match["prefix"] + _SEGMENT.sub("[redacted]", match["path"]) + query
 
 
 def redact(text: str) -> str:
-    return _TOKEN_IN_PATH.sub(r"\1[redacted]", text)
+    return _TOKEN_IN_PATH.sub(_redact_match, text)
 
 
 class RedactInvitationTokens(logging.Filter):

@@ -8,7 +8,8 @@ class InviteeSerializer(serializers.Serializer):
     email = serializers.EmailField()
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
-    role = serializers.ChoiceField(choices=[r.value for r in Role], default=Role.ORGANIZATION_ADMIN)
+    # Required by both APIs: a request that leaves it out is refused, never given a role (the old default, org admin).
+    role = serializers.ChoiceField(choices=[r.value for r in Role])
 
 
 class InviteRequestSerializer(serializers.Serializer):

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 SELECTOR_BYTES = 12
 VERIFIER_BYTES = 32
-# Both halves are base64url without padding, joined by a dot. (The log redaction filter takes whatever follows
-# the link's prefix, whatever its shape.)
-TOKEN_PATTERN = re.compile(r"^([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{43})$")
+# Both halves are base64url without padding, joined by a dot; matched whole with fullmatch, since `$` would also
+# pass a trailing newline. (The log redaction filter takes whatever follows the link's prefix, whatever its shape.)
+TOKEN_PATTERN = re.compile(r"([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{43})")
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def token_issue() -> IssuedToken:
 
 def token_split(value: str) -> tuple[str, str] | None:
     """(selector, verifier) of a well-formed token, None otherwise."""
-    match = TOKEN_PATTERN.match(value or "")
+    match = TOKEN_PATTERN.fullmatch(value or "")
     return (match.group(1), match.group(2)) if match else None
 
 

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -55,6 +56,9 @@ def _status_url(request: Request, organization_id) -> str:
     return request.build_absolute_uri(reverse("organizations-api:bootstrap-status", args=[organization_id]))
 
 
+NOT_STARTED = "Temporal is unavailable; the request is kept: POST its status_url to start it later."
+
+
 def _start_response(request: Request, start: Callable[[], services.BootstrapStarted]) -> Response:
     """202 for a started run; else 400, 409, or 503 (the request is kept: a POST to its status URL starts it)."""
     try:
@@ -66,7 +70,8 @@ def _start_response(request: Request, start: Callable[[], services.BootstrapStar
     except services.BootstrapConflict as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     except services.BootstrapNotStarted as exc:
-        body = {"detail": str(exc), "organization_id": exc.organization_id}
+        # Plain, for any client: the service has logged what Temporal said.
+        body = {"detail": NOT_STARTED, "organization_id": exc.organization_id}
         body["status_url"] = _status_url(request, exc.organization_id)
         return Response(NotStartedSerializer(body).data, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     except (services.BootstrapDisabled, services.BootstrapUnavailable) as exc:
@@ -80,6 +85,7 @@ def _start_response(request: Request, start: Callable[[], services.BootstrapStar
 
 class BootstrapOrganizationView(APIView):
     permission_classes = [CanBootstrapOrganizations]
+    parser_classes = [JSONParser]  # what the schema lists; a form-encoded body gets 415
 
     @extend_schema(
         summary="Start an organization bootstrap",

@@ -1,5 +1,6 @@
 """Reads for onboarding: a bootstrap's status (the live workflow state and the organization's record), counts."""
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,6 +18,8 @@ from temporal_bridge.client import TemporalUnavailable, describe_workflow, query
 
 from .models import OnboardingRequest
 from .payloads import STATE_QUERY, BootstrapState, Step, bootstrap_workflow_id
+
+log = logging.getLogger(__name__)
 
 
 def onboarding_request_counts(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
@@ -100,19 +103,21 @@ def bootstrap_status(onboarding: OnboardingRequest, *, query_timeout: float = 3.
             if state.current_step == Step.SEND_INVITATIONS and state.invitations_workflow_id:
                 state.invitations = _live_counts(state.invitations_workflow_id, state.invitations, query_timeout)
         except RPCError as exc:
-            problem = f"Temporal did not return the live state ({exc.status.name}: {exc.message})."
-            if "not found" in exc.message.lower():
-                if timezone.now() - onboarding.bootstrap_started_at < STARTING_GRACE:
-                    workflow_status = "STARTING"  # committed a moment ago: the start is on its way
-                else:
-                    # Temporal deletes a closed run's history after the namespace's retention period.
-                    workflow_status = "NOT_KEPT"
-                    problem = (
-                        "Temporal no longer keeps this bootstrap's workflow (closed runs are deleted after the "
-                        "namespace's retention period). The organization and its events below are the record."
-                    )
+            problem = "Temporal did not return the live state."  # API clients see it too: the details are logged
+            if "not found" not in exc.message.lower():
+                log.warning("Live state of %s not returned (%s: %s)", workflow_id, exc.status.name, exc.message)
+            elif timezone.now() - onboarding.bootstrap_started_at < STARTING_GRACE:
+                workflow_status = "STARTING"  # committed a moment ago: the start is on its way
+            else:
+                # Temporal deletes a closed run's history after the namespace's retention period.
+                workflow_status = "NOT_KEPT"
+                problem = (
+                    "Temporal no longer keeps this bootstrap's workflow (closed runs are deleted after the "
+                    "namespace's retention period). The organization and its events below are the record."
+                )
         except (TemporalUnavailable, WorkflowQueryFailedError, RuntimeError) as exc:
-            problem = f"Temporal did not return the live state: {exc}"
+            problem = "Temporal did not return the live state."
+            log.warning("Live state of %s not returned: %s", workflow_id, exc)
             workflow_status = workflow_status if workflow_status != "NOT_STARTED" else "UNKNOWN"
     return BootstrapStatus(
         onboarding=onboarding,

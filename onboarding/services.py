@@ -100,17 +100,23 @@ def bootstrap_timings() -> BootstrapTimings:
     )
 
 
+# What callers (the API's clients among them) are told; Temporal's address and its gRPC error text go to the log.
+TEMPORAL_UNAVAILABLE = "Temporal is unavailable; nothing was done. Try again later."
+TEMPORAL_REFUSED = "Temporal refused the request; nothing was done. Try again later."
+
+
 @contextlib.contextmanager
 def _temporal_errors():
     """Temporal's errors as this module's: unreachable or refused, nothing was done."""
     try:
         yield
     except TemporalUnavailable as exc:
-        raise BootstrapUnavailable(str(exc)) from exc
+        log.warning("Temporal unavailable: %s", exc)
+        raise BootstrapUnavailable(TEMPORAL_UNAVAILABLE) from exc
     except RPCError as exc:
-        raise BootstrapUnavailable(
-            f"Temporal refused ({exc.status.name}: {exc.message}); nothing was done. Try again."
-        ) from exc
+        if exc.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND is an answer, its caller's to interpret
+            log.warning("Temporal refused (%s: %s)", exc.status.name, exc.message)
+        raise BootstrapUnavailable(TEMPORAL_REFUSED) from exc
 
 
 @contextlib.contextmanager
@@ -237,14 +243,17 @@ def _start_on_commit(request: OnboardingRequest, params: BootstrapInput) -> str:
                 log.warning("Start of %s timed out, but its run is there; keeping it", workflow_id)
                 return
             unmark()
+            log.warning("Start of %s not taken, Temporal unavailable: %s", workflow_id, exc)
             raise BootstrapNotStarted(
-                f"{exc} The request for {params.name} is saved; start it again later.", request.organization_id
+                f"Temporal is unavailable; the request for {params.name} is kept: start it again later.",
+                request.organization_id,
             ) from exc
         except RPCError as exc:  # refused (rate limited, namespace busy...): no run exists, so nothing started
             unmark()
+            log.warning("Start of %s refused by Temporal (%s: %s)", workflow_id, exc.status.name, exc.message)
             raise BootstrapNotStarted(
-                f"Temporal refused to start the bootstrap ({exc.status.name}: {exc.message}). "
-                f"The request for {params.name} is saved; start it again later.",
+                f"Temporal refused to start the bootstrap; the request for {params.name} is kept: "
+                "start it again later.",
                 request.organization_id,
             ) from exc
         except Exception:

@@ -167,6 +167,19 @@ def test_inviting_needs_its_own_permission(active):
     assert browser.get(f"/admin/organizations/organization/{active}/invite/").status_code == 403
 
 
+def test_the_api_refuses_an_invitee_without_a_role(active):
+    """Leaving the role out is a field error, never an organization admin by default."""
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(_staff("invitations.invite_users"))
+    url = f"/api/admin/organizations/{active}/invitations"
+    response = api.post(url, {"invitees": [{"email": "norole@example.org"}]}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"invitees": {"0": {"role": ["This field is required."]}}}  # DRF's shape: by index
+    assert not Invitation.objects.exists()
+
+
 def test_the_api_invites_and_explains_refusals(active, temporal_env, celery_worker, smtp):
     from rest_framework.test import APIClient
 

@@ -88,8 +88,13 @@ def test_api_starts_a_bootstrap_and_answers_202(support, temporal_env):
         ({"subdomain": "admin"}, "subdomain", "reserved"),
         ({"invitees": []}, "invitees", "Add at least one invitee"),
         ({"invitees": [{"email": "a@example.test", "role": "staff"}]}, "invitees", "organization admin role"),
-        ({"invitees": [{"email": "not-an-email"}]}, "invitees", "valid email"),
-        ({"invitees": [{"email": "a" * 243 + "@example.test"}]}, "invitees", "at most 254 characters"),
+        ({"invitees": [{"email": "not-an-email", "role": "organization_admin"}]}, "invitees", "valid email"),
+        ({"invitees": [{"email": "a@example.test"}]}, "invitees", "{'role': ['This field is required.']}"),
+        (
+            {"invitees": [{"email": "a" * 243 + "@example.test", "role": "organization_admin"}]},
+            "invitees",
+            "at most 254 characters",
+        ),
         ({"parent_id": str(uuid.uuid4())}, "parent_id", "No organization has this id"),
     ],
 )
@@ -112,7 +117,10 @@ def test_a_list_past_the_invitee_cap_is_refused_whole(settings, support, tempora
 
 
 def test_api_compares_invitee_emails_case_insensitively(support, temporal_env):
-    invitees = [{"email": "Sam@Example.test"}, {"email": "sam@example.TEST", "role": "staff"}]
+    invitees = [
+        {"email": "Sam@Example.test", "role": "organization_admin"},
+        {"email": "sam@example.TEST", "role": "staff"},
+    ]
     response = support.post(API, payload(invitees=invitees), content_type="application/json")
     assert response.status_code == 400
     assert response.json()["invitees"] == [
@@ -132,7 +140,7 @@ def test_api_reports_row_errors_and_list_errors_together(support, temporal_env):
     assert not OnboardingRequest.objects.exists()
 
 
-def test_a_start_that_temporal_refuses_leaves_the_request_startable(support, monkeypatch):
+def test_a_start_that_temporal_refuses_leaves_the_request_startable(support, monkeypatch, caplog):
     from temporalio.service import RPCError, RPCStatusCode
 
     from onboarding import services
@@ -143,7 +151,10 @@ def test_a_start_that_temporal_refuses_leaves_the_request_startable(support, mon
     monkeypatch.setattr(services, "start_workflow_rollback_unsafe", refuse)
     response = support.post(API, payload(), content_type="application/json")
     assert response.status_code == 503
-    assert "RESOURCE_EXHAUSTED" in response.json()["detail"]
+    # The client gets a plain reason; what Temporal said is for the log.
+    detail = response.json()["detail"]
+    assert detail == "Temporal is unavailable; the request is kept: POST its status_url to start it later."
+    assert "RESOURCE_EXHAUSTED: namespace rate limit exceeded" in caplog.text
     request = OnboardingRequest.objects.get()
     assert (request.bootstrap_started_at, request.bootstrap_attempts) == (None, 0)
 
@@ -194,7 +205,9 @@ def test_api_refuses_clearly_when_bootstrapping_is_switched_off(support, setting
     assert not OnboardingRequest.objects.exists()
 
 
-def test_api_keeps_the_request_when_temporal_is_unreachable_and_starts_it_later(support, settings, temporal_env):
+def test_api_keeps_the_request_when_temporal_is_unreachable_and_starts_it_later(
+    support, settings, temporal_env, caplog
+):
     reachable = settings.TEMPORAL_ADDRESS
     settings.TEMPORAL_ADDRESS = "127.0.0.1:9"  # discard port: nothing listens
     settings.TEMPORAL_CLIENT_TIMEOUT = 3
@@ -202,7 +215,10 @@ def test_api_keeps_the_request_when_temporal_is_unreachable_and_starts_it_later(
     response = support.post(API, payload(), content_type="application/json")
     assert response.status_code == 503
     body = response.json()
-    assert "start it again later" in body["detail"]
+    # Temporal's internal address and the client library's error text are logged, not shown to the client.
+    assert body["detail"] == "Temporal is unavailable; the request is kept: POST its status_url to start it later."
+    assert "127.0.0.1:9" not in response.content.decode()
+    assert "Temporal at 127.0.0.1:9" in caplog.text
     request = OnboardingRequest.objects.get()
     assert request.bootstrap_started_at is None and request.bootstrap_attempts == 0
     # The client learns where the kept request is, and starts it there once Temporal is back.
@@ -222,6 +238,25 @@ def test_api_keeps_the_request_when_temporal_is_unreachable_and_starts_it_later(
 
 def test_api_status_of_an_unknown_organization_is_404(support):
     assert support.get(f"/api/admin/organizations/{uuid.uuid4()}/bootstrap").status_code == 404
+
+
+def test_the_status_says_plainly_that_temporal_did_not_answer(support, settings, temporal_env, caplog):
+    request = make_request()
+    services.organization_bootstrap_start(request=request)  # no worker: it stays running
+    reachable = settings.TEMPORAL_ADDRESS
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:9"  # discard port: nothing listens
+    settings.TEMPORAL_CLIENT_TIMEOUT = 3
+    temporal.reset()
+    response = support.get(f"/api/admin/organizations/{request.organization_id}/bootstrap")
+    settings.TEMPORAL_ADDRESS = reachable
+    temporal.reset()
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["workflow_status"], body["problem"]) == ("UNKNOWN", "Temporal did not return the live state.")
+    assert "127.0.0.1:9" not in response.content.decode()
+    assert "Temporal at 127.0.0.1:9" in caplog.text
+    workflow_id = bootstrap_workflow_id(str(request.organization_id))
+    temporal.run(lambda client: client.get_workflow_handle(workflow_id).terminate("test over"))
 
 
 def test_the_openapi_schema_documents_the_bootstrap_api(support):
@@ -396,7 +431,7 @@ def test_cancel_and_recheck_of_a_bootstrap_that_is_not_running_say_so(
     assert not LogEntry.objects.exists()  # nothing was done, so nothing is logged as done
 
 
-def test_a_cancel_that_temporal_refuses_is_reported_not_a_server_error(support, temporal_env, monkeypatch):
+def test_a_cancel_that_temporal_refuses_is_reported_not_a_server_error(support, temporal_env, monkeypatch, caplog):
     from temporalio.service import RPCError, RPCStatusCode
 
     def refuse(workflow_id):
@@ -408,9 +443,10 @@ def test_a_cancel_that_temporal_refuses_is_reported_not_a_server_error(support, 
     url = reverse("admin:organizations_organization_bootstrap_cancel", args=[request.organization_id])
     response = support.post(url, follow=True)
     assert response.status_code == 200
-    assert "Temporal refused (RESOURCE_EXHAUSTED: namespace rate limit exceeded); nothing was done." in (
-        response.content.decode()
-    )
+    page = response.content.decode()
+    assert "Temporal refused the request; nothing was done. Try again later." in page
+    assert "namespace rate limit exceeded" not in page
+    assert "Temporal refused (RESOURCE_EXHAUSTED: namespace rate limit exceeded)" in caplog.text
     assert not LogEntry.objects.exists()
     workflow_id = bootstrap_workflow_id(str(request.organization_id))
     assert describe_workflow(workflow_id).status == WorkflowExecutionStatus.RUNNING

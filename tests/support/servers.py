@@ -24,26 +24,41 @@ class Served:
 @contextmanager
 def gunicorn(env: dict[str, str], timeout: float = 60) -> Iterator[Served]:
     """One gunicorn worker on a free loopback port, with `env` as its whole environment; ready once /healthz answers."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "a4c/gunicorn.conf.py", "a4c.wsgi"],
-        cwd=ROOT,
-        env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    served = Served(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                httpx.get(f"{served.url}/healthz")
-                break
-            except httpx.TransportError:
-                assert server.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
+    with gunicorns(env, timeout=timeout) as (served,):
         yield served
+
+
+@contextmanager
+def gunicorns(*envs: dict[str, str], timeout: float = 60) -> Iterator[list[Served]]:
+    """As gunicorn(), one server per environment, all started at once; ready once every /healthz answers."""
+    ports: list[int] = []
+    while len(ports) < len(envs):
+        if (port := free_port()) not in ports:
+            ports.append(port)
+    started: list[tuple[subprocess.Popen, Served]] = []
+    try:
+        for env, port in zip(envs, ports, strict=True):
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", "a4c/gunicorn.conf.py", "a4c.wsgi"],
+                cwd=ROOT,
+                env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1"},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            started.append((server, Served(f"http://127.0.0.1:{port}")))
+        deadline = time.monotonic() + timeout
+        for server, served in started:
+            while True:
+                try:
+                    httpx.get(f"{served.url}/healthz")
+                    break
+                except httpx.TransportError:
+                    assert server.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+                    time.sleep(0.2)
+        yield [served for _, served in started]
     finally:
-        server.terminate()
-        served.output, _ = server.communicate(timeout=30)
+        for server, _ in started:
+            server.terminate()
+        for server, served in started:
+            served.output, _ = server.communicate(timeout=30)

@@ -1,0 +1,69 @@
+"""What a person new to the product meets in the admin: breadcrumbs styled like Django's own pages, help text that
+reads as written, every problem with a subdomain at once, people named as people, and no link that leads nowhere."""
+
+import re
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.urls import reverse
+
+from tests.onboarding.test_admin_and_api import changelist, make_request, staff
+from tests.support.organizations import organization_make
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def support(client):
+    client.force_login(staff("support", can_bootstrap=True))
+    return client
+
+# Django 6.1's breadcrumbs (admin/base.html, change_list.html): the only markup its stylesheet styles.
+BREADCRUMBS = re.compile(
+    r'<nav aria-label="Breadcrumbs">\s*<ol class="breadcrumbs">'
+    r'(?P<links>(?:\s*<li>(?:<a href="[^"]+">[^<]+</a>|[^<]+)</li>)+)'
+    r'\s*<li aria-current="page">(?P<current>[^<]+)</li>\s*</ol>\s*</nav>'
+)
+
+
+def _breadcrumbs(response) -> re.Match:
+    assert response.status_code == 200, response.status_code
+    html = response.content.decode()
+    assert 'div class="breadcrumbs"' not in html
+    found = BREADCRUMBS.search(html)
+    assert found, re.search(r"<nav aria-label=\"Breadcrumbs\">.*?</nav>", html, re.S)
+    return found
+
+
+def _links(found: re.Match) -> list[tuple[str, str]]:
+    return re.findall(r'<li><a href="([^"]+)">([^<]+)</a></li>', found["links"])
+
+
+def test_the_products_admin_pages_use_djangos_breadcrumb_markup(support):
+    own = _breadcrumbs(support.get(reverse("admin:organizations_organization_changelist")))
+    home = _links(own)[0]
+    assert home == ("/admin/", "Home")
+
+    organization = organization_make("Seaside Care", active=True)
+    request = make_request(name="Lakeside Clinic")
+    user = User.objects.get(username="support")
+    user.user_permissions.add(Permission.objects.get(codename="invite_users"))
+    organizations = reverse("admin:organizations_organization_changelist")
+
+    invite = _breadcrumbs(support.get(reverse("admin:organizations_organization_invite", args=[organization])))
+    change = reverse("admin:organizations_organization_change", args=[organization])
+    app = ("/admin/organizations/", "Organizations")
+    assert _links(invite) == [home, app, (organizations, "Organizations"), (change, "Seaside Care")]
+    assert invite["current"] == "Invite users"
+
+    status = _breadcrumbs(
+        support.get(reverse("admin:organizations_organization_bootstrap", args=[request.organization_id]))
+    )
+    assert _links(status)[0] == home and (organizations, "Organizations") in _links(status)
+    assert "Lakeside Clinic" in status.group(0) and status["current"] == "Bootstrap"
+
+    confirm = support.post(changelist(), {"action": "bootstrap_organization", "_selected_action": [request.pk]})
+    confirmation = _breadcrumbs(confirm)
+    onboarding_requests = reverse("admin:onboarding_onboardingrequest_changelist")
+    assert _links(confirmation)[0] == home and _links(confirmation)[-1][0] == onboarding_requests
+    assert confirmation["current"] == "Bootstrap organizations"

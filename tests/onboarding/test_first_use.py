@@ -67,3 +67,12 @@ def test_the_products_admin_pages_use_djangos_breadcrumb_markup(support):
     onboarding_requests = reverse("admin:onboarding_onboardingrequest_changelist")
     assert _links(confirmation)[0] == home and _links(confirmation)[-1][0] == onboarding_requests
     assert confirmation["current"] == "Bootstrap organizations"
+
+
+def test_the_subdomain_help_text_reads_as_written_with_the_base_domain(support, settings):
+    settings.DNS_BASE_DOMAIN = "clinics.example.test"
+    page = support.get(reverse("admin:onboarding_onboardingrequest_add")).content.decode()
+    help_text = re.search(r'<div class="help"[^>]*id="id_subdomain_helptext"[^>]*>(.*?)</div>', page, re.S)
+    assert help_text, "no help text for the subdomain"
+    assert "becomes &lt;subdomain&gt;.clinics.example.test" in help_text[1]
+    assert "<subdomain>" not in page

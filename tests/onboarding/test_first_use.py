@@ -5,9 +5,12 @@ import re
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from tests.onboarding.test_admin_and_api import changelist, make_request, staff
+from onboarding.models import OnboardingRequest
+from organizations.validation import validate_subdomain
+from tests.onboarding.test_admin_and_api import API, changelist, make_request, payload, staff
 from tests.support.organizations import organization_make
 
 pytestmark = pytest.mark.django_db
@@ -76,3 +79,46 @@ def test_the_subdomain_help_text_reads_as_written_with_the_base_domain(support, 
     assert help_text, "no help text for the subdomain"
     assert "becomes &lt;subdomain&gt;.clinics.example.test" in help_text[1]
     assert "<subdomain>" not in page
+
+
+@pytest.mark.parametrize(
+    ("subdomain", "codes"),
+    [
+        ("A!", ["case", "characters", "length"]),
+        ("-Bad_Name-", ["case", "characters", "edges"]),
+        ("Admin", ["case", "reserved"]),
+        ("a" * 64, ["length"]),
+        ("-dash", ["edges"]),
+        ("", ["length"]),
+    ],
+)
+def test_every_problem_with_a_subdomain_is_reported_at_once(subdomain, codes):
+    with pytest.raises(ValidationError) as caught:
+        validate_subdomain(subdomain)
+    assert [error.code for error in caught.value.error_list] == codes
+
+
+def test_the_subdomain_messages_say_what_to_change():
+    with pytest.raises(ValidationError) as caught:
+        validate_subdomain("A!")
+    assert caught.value.messages == [
+        "Use lowercase letters only.",
+        "Letters, digits and hyphens only: remove “!”.",
+        "A subdomain is 3 to 63 characters long; this one has 2.",
+    ]
+    assert validate_subdomain(" clinic-7 ") == "clinic-7"
+
+
+def test_the_admin_form_and_the_api_show_all_of_a_subdomains_problems_together(support, temporal_env):
+    form = {"name": "Lakeside Clinic", "type": "provider", "subdomain": "A!", "parent": ""}
+    form |= {"invitees-TOTAL_FORMS": "1", "invitees-INITIAL_FORMS": "0", "invitees-MIN_NUM_FORMS": "1"}
+    form |= {"invitees-MAX_NUM_FORMS": "1000", "invitees-0-email": "lee@example.test"}
+    form |= {"invitees-0-role": "organization_admin"}
+    page = support.post(reverse("admin:onboarding_onboardingrequest_add"), form).content.decode()
+    for message in ("Use lowercase letters only.", "remove “!”", "3 to 63 characters long; this one has 2"):
+        assert message in page, message
+
+    response = support.post(API, payload(subdomain="A!"), content_type="application/json")
+    assert response.status_code == 400
+    assert len(response.json()["subdomain"]) == 3
+    assert not OnboardingRequest.objects.exists()

@@ -6,6 +6,7 @@ Long because the admin and the API are held to the same behaviour, case by case.
 import re
 import time
 import uuid
+from html import unescape
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -543,7 +544,7 @@ def test_the_organization_page_lists_its_members_and_invitations(client, local_d
     page = client.get(reverse("admin:organizations_organization_change", args=[request.organization_id]))
     assert page.status_code == 200
     html = page.content.decode()
-    cells = re.findall(r'<td class="field-user">(.*?)</td>', html, re.S)
-    members = [re.sub(r"<[^>]+>", "", cell).strip() for cell in cells]
-    assert members == ["first"], "the membership inline lists the account that accepted"
+    cells = re.findall(r'<td class="field-member">(.*?)</td>', html, re.S)
+    members = [unescape(re.sub(r"<[^>]+>", "", cell).strip()) for cell in cells]
+    assert members == ["first <first@example.test>"], "the membership inline lists the account that accepted"
     assert "second@example.test" in html and "Pending" in html

@@ -6,10 +6,13 @@ import re
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.exceptions import ValidationError
+from django.test import Client
 from django.urls import reverse
 
+from invitations.payloads import Invitee
 from onboarding.models import OnboardingRequest
 from organizations.validation import validate_subdomain
+from tests.invitations.helpers import accept_new, invitation_link_token, open_link
 from tests.onboarding.test_admin_and_api import API, changelist, make_request, payload, staff
 from tests.support.organizations import organization_make
 
@@ -122,3 +125,38 @@ def test_the_admin_form_and_the_api_show_all_of_a_subdomains_problems_together(s
     assert response.status_code == 400
     assert len(response.json()["subdomain"]) == 3
     assert not OnboardingRequest.objects.exists()
+
+
+def test_the_organization_page_names_its_members_as_people(support, temporal_env):
+    organization = organization_make("Seaside Care", active=True)
+    browser = Client()
+    invitee = Invitee(email="ada@example.org", first_name="Ada", last_name="Lovelace", role="organization_admin")
+    open_link(browser, invitation_link_token(organization, invitee))
+    assert accept_new(browser, first_name="Ada", last_name="Lovelace").status_code == 200
+
+    from invitations.models import Membership
+
+    membership = Membership.objects.get(organization_id=organization)
+    assert str(membership) == "Ada Lovelace <ada@example.org> — Organization admin"
+    User.objects.get(username="support").user_permissions.add(Permission.objects.get(codename="view_membership"))
+    page = support.get(reverse("admin:organizations_organization_change", args=[organization])).content.decode()
+    members = re.search(r'id="memberships-group".*?</table>', page, re.S)
+    assert members, "no members on the organization's page"
+    # The row's label, and the member column beside the role.
+    assert "Ada Lovelace &lt;ada@example.org&gt; — Organization admin" in members[0]
+    assert re.search(r'<td class="field-member">\s*<p>Ada Lovelace &lt;ada@example.org&gt;</p>', members[0])
+    assert " as organization_admin in " not in page
+
+
+def test_a_membership_of_a_user_without_a_name_or_whose_account_is_gone_still_reads_well(temporal_env):
+    from invitations.models import Membership
+
+    organization = organization_make("Seaside Care", active=True)
+    open_link(browser := Client(), invitation_link_token(organization, Invitee(email="bo@example.org", role="staff")))
+    assert accept_new(browser).status_code == 200
+    membership = Membership.objects.get(organization_id=organization)
+    assert str(membership) == "bo@example.org — Staff"  # the username is the address: said once
+    # No database constraint holds the user: a membership may outlive its account.
+    assert str(Membership(user_id=membership.user_id + 1000, role="clinician")) == (
+        f"Deleted user {membership.user_id + 1000} — Clinician"
+    )

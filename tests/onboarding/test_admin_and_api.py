@@ -243,8 +243,9 @@ def test_the_openapi_schema_documents_the_bootstrap_api(support):
 def test_the_api_docs_are_for_staff_and_load_no_third_party_script(support):
     from django.test import Client
 
-    for path in ("/api/schema/", "/api/docs/"):
-        assert Client().get(path).status_code in (401, 403)
+    assert Client().get("/api/schema/").status_code in (401, 403)
+    # A person without a staff session is sent to the admin's login, and back here after it.
+    assert Client().get("/api/docs/")["Location"] == "/admin/login/?next=/api/docs/"
     docs = support.get("/api/docs/")
     assert docs.status_code == 200
     scripts = re.findall(r'<script[^>]*src="([^"]+)"', docs.content.decode())

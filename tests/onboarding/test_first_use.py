@@ -2,6 +2,7 @@
 reads as written, every problem with a subdomain at once, people named as people, and no link that leads nowhere."""
 
 import re
+import uuid
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -160,3 +161,28 @@ def test_a_membership_of_a_user_without_a_name_or_whose_account_is_gone_still_re
     assert str(Membership(user_id=membership.user_id + 1000, role="clinician")) == (
         f"Deleted user {membership.user_id + 1000} — Clinician"
     )
+
+
+def test_the_api_docs_send_a_visitor_to_the_admin_login_and_back():
+    anonymous = Client().get("/api/docs/")
+    assert anonymous.status_code == 302
+    assert anonymous["Location"] == "/admin/login/?next=/api/docs/"
+
+    password = "pw-" + uuid.uuid4().hex
+    User.objects.create_user("visitor", "visitor@example.test", password)  # logged in, but not staff
+    visitor = Client()
+    visitor.login(username="visitor", password=password)
+    assert visitor.get("/api/docs/")["Location"] == "/admin/login/?next=/api/docs/"
+
+    User.objects.create_user("staffer", "staffer@example.test", password, is_staff=True)
+    staff = Client()
+    login = staff.post(anonymous["Location"], {"username": "staffer", "password": password, "next": "/api/docs/"})
+    assert login.status_code == 302 and login["Location"] == "/api/docs/"
+    assert staff.get(login["Location"]).status_code == 200
+
+
+def test_the_admin_has_no_view_site_link_to_a_missing_page(support):
+    index = support.get(reverse("admin:index"))
+    assert index.status_code == 200
+    assert index.context["site_url"] is None
+    assert b"View site" not in index.content

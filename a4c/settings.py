@@ -308,6 +308,8 @@ POWERDNS_ZONE = env.str("POWERDNS_ZONE", default=DNS_BASE_DOMAIN)
 # --- Invitations ------------------------------------------------------------------------------------------
 # Links are built from this, never from the request's Host header.
 INVITATION_BASE_URL = env.str("INVITATION_BASE_URL", **({"default": "http://127.0.0.1:8000"} if DEBUG else {}))
+# Where the invitee's welcome page leads on; {domain} and {subdomain} are the organization's, empty for no link.
+INVITATION_WELCOME_URL = env.str("INVITATION_WELCOME_URL", default="https://{domain}/")
 INVITATION_TTL = env.float("INVITATION_TTL", default=7 * 24 * 3600.0)
 INVITATION_REMINDER_DELAY = env.float("INVITATION_REMINDER_DELAY", default=3 * 24 * 3600.0)
 INVITATION_EMAIL_MAX_RETRIES = env.int("INVITATION_EMAIL_MAX_RETRIES", default=5)

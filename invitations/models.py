@@ -100,7 +100,7 @@ class Invitation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.email} → {self.organization_id}"
+        return f"{self.email} — {self.get_role_display()}"
 
     @property
     def workflow_id(self) -> str:
@@ -147,7 +147,18 @@ class Membership(models.Model):
         constraints = [models.UniqueConstraint(fields=["organization", "user"], name="invitations_one_membership")]
 
     def __str__(self) -> str:
-        return f"{self.user_id} as {self.role} in {self.organization_id}"
+        return f"{self.member_label} — {self.get_role_display()}"
+
+    @property
+    def member_label(self) -> str:
+        """The person as staff recognise them: "Ada Lovelace <ada@example.org>"."""
+        User = self._meta.get_field("user").related_model
+        try:
+            user = self.user
+        except User.DoesNotExist:  # no database constraint: the account may be gone
+            return f"Deleted user {self.user_id}"
+        name = user.get_full_name() or user.get_username()
+        return f"{name} <{user.email}>" if user.email and user.email != name else name
 
 
 class InvitationDelivery(models.Model):

@@ -211,7 +211,7 @@ def _act(request: HttpRequest) -> HttpResponse:
     mode = _mode(request, page)
     try:
         if mode == "confirm":
-            acceptance.invitation_accept(selector=selector, user=request.user)
+            accepted = acceptance.invitation_accept(selector=selector, user=request.user)
         elif mode == "new":
             form = NewAccountForm(request.POST, email=page.email)
             if not form.is_valid():
@@ -231,4 +231,12 @@ def _act(request: HttpRequest) -> HttpResponse:
         return _landing(request, page, error=str(exc), status=409)
     finally:
         landing_cache.forget(selector)
-    return _done(request, {"accepted": True, "organization": page.organization_name, "role": page.role_display})
+    context = {"accepted": True, "organization": page.organization_name, "role": page.role_display}
+    return _done(request, {**context, "welcome_url": _welcome_url(accepted.invitation.organization)})
+
+
+def _welcome_url(organization) -> str:
+    """Where the welcome page leads the new member on (INVITATION_WELCOME_URL, filled in for the organization)."""
+    # Plain replacement, not str.format: any other brace in a configured URL stays as written instead of failing.
+    url = settings.INVITATION_WELCOME_URL.replace("{domain}", organization.domain)
+    return url.replace("{subdomain}", organization.subdomain)

@@ -50,8 +50,15 @@ class _ReadOnlyInline(admin.TabularInline):
 class MembershipInline(_ReadOnlyInline):
     model = Membership
     verbose_name_plural = "members"
-    fields = readonly_fields = ["user", "role", "granted_at"]
+    fields = readonly_fields = ["member", "role", "granted_at"]
     ordering = ["granted_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+    @admin.display(description="member")
+    def member(self, obj: Membership) -> str:
+        return obj.member_label
 
 
 class InvitationInline(_ReadOnlyInline):

@@ -1,6 +1,7 @@
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
 
 from invitations.validation import invitees_validate
 from organizations.validation import check_subdomain_available, validate_name, validate_subdomain
@@ -12,6 +13,16 @@ class OnboardingRequestForm(forms.ModelForm):
     class Meta:
         model = OnboardingRequest
         fields = ["name", "type", "subdomain", "parent"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "subdomain" in self.fields:
+            # The admin renders help text as HTML: the placeholder is escaped, the base domain read per request.
+            self.fields["subdomain"].help_text = format_html(
+                "3 to 63 lowercase letters, digits and hyphens; the organization's address becomes "
+                "&lt;subdomain&gt;.{}",
+                settings.DNS_BASE_DOMAIN,
+            )
 
     def clean_name(self):
         return validate_name(self.cleaned_data["name"])

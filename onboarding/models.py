@@ -22,7 +22,8 @@ class OnboardingRequest(models.Model):
     name = models.CharField(max_length=100)
     type = models.CharField(max_length=20, choices=OrganizationType.choices, default=OrganizationType.PROVIDER)
     subdomain = models.CharField(
-        max_length=63, help_text="Lowercase letters, digits and hyphens; becomes <subdomain>.<base domain>."
+        max_length=63,
+        help_text="Lowercase letters, digits and hyphens; the first part of the organization's address.",
     )
     parent = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_constraint=False

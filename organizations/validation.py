@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from .models import OrganizationType
 from .selectors import subdomain_in_use
 
-SUBDOMAIN_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])$")
+_NOT_IN_LABEL = re.compile(r"[^a-z0-9-]")
 
 # A line break in an organization's name makes every email about it fail (Django refuses such a subject);
 # control and format characters (a bidi override) can disguise what a name reads as. ZWNJ and ZWJ stay
@@ -43,18 +43,26 @@ def validate_type(value: str) -> str:
 
 
 def validate_subdomain(subdomain: str) -> str:
-    """Format and reservation only; availability is `check_subdomain_available` (it changes over time)."""
+    """Format and reservation only; availability is `check_subdomain_available` (it changes over time).
+
+    Every problem is reported at once, so a person fixes them in one go rather than one per try."""
     value = (subdomain or "").strip()
+    problems = []
     if value != value.lower():
-        raise ValidationError("Use lowercase letters only.", code="case")
-    if not SUBDOMAIN_PATTERN.match(value):
-        raise ValidationError(
-            "A subdomain is 3 to 63 characters of lowercase letters, digits and hyphens, "
-            "starting and ending with a letter or digit.",
-            code="format",
+        problems.append(ValidationError("Use lowercase letters only.", code="case"))
+    if others := list(dict.fromkeys(_NOT_IN_LABEL.findall(value.lower()))):
+        shown = ", ".join(f"“{c}”" for c in others)
+        problems.append(ValidationError(f"Letters, digits and hyphens only: remove {shown}.", code="characters"))
+    if not 3 <= len(value) <= 63:
+        problems.append(
+            ValidationError(f"A subdomain is 3 to 63 characters long; this one has {len(value)}.", code="length")
         )
-    if value in {s.lower() for s in settings.RESERVED_SUBDOMAINS}:
-        raise ValidationError(f"“{value}” is reserved; choose another subdomain.", code="reserved")
+    if value.startswith("-") or value.endswith("-"):
+        problems.append(ValidationError("Start and end with a letter or digit, not a hyphen.", code="edges"))
+    if value.lower() in {s.lower() for s in settings.RESERVED_SUBDOMAINS}:
+        problems.append(ValidationError(f"“{value}” is reserved; choose another subdomain.", code="reserved"))
+    if problems:
+        raise ValidationError(problems)
     return value
 
 

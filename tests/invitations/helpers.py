@@ -124,3 +124,19 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.1):
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+def invitation_link_token(organization_id: str, invitee) -> str:
+    """An invitation whose email went out, made by the real services short of Celery and SMTP: its link's token."""
+    from invitations import deliveries
+    from invitations.models import InvitationDelivery
+
+    (invitation_id,) = services.invitations_generate(
+        organization_id=organization_id, invitees=[invitee], key_prefix=f"t/{uuid.uuid4()}", metadata=EventMetadata()
+    )
+    deliveries.invitation_emails_enqueue(
+        organization_id=organization_id, invitation_ids=[invitation_id], notify_workflow_id="", scope="t"
+    )
+    claim = deliveries.delivery_claim(delivery_id=str(InvitationDelivery.objects.get(invitation_id=invitation_id).pk))
+    deliveries.delivery_mark_sent(delivery=claim.delivery, selector=claim.token.selector)
+    return claim.token.value

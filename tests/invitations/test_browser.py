@@ -1,5 +1,5 @@
 """An invitee in a real browser (headless Debian chromium): opens the link from the email that reached the
-SMTP server, creates an account, and ends up logged in, holding the role."""
+SMTP server, creates an account, and ends up logged in, holding the role, with a link on to the organization."""
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -7,6 +7,7 @@ from django.test import Client
 
 from invitations.models import Membership
 from invitations.payloads import Invitee
+from organizations.models import Organization
 from tests.support.mail import LINK
 
 from .helpers import fan_out
@@ -36,6 +37,11 @@ def test_a_new_invitee_accepts_in_a_browser(
     page.click("text=Accept and create account")
     page.wait_for_selector("text=Welcome to Harbor Health")
     assert "You are logged in as robin@example.test" in page.inner_text("main")
+    # The next step is in sight: on to the organization's own address.
+    next_step = page.get_by_role("link", name="Continue to Harbor Health")
+    assert next_step.is_visible()
+    domain = Organization.objects.get(pk=organization).domain
+    assert next_step.get_attribute("href") == f"https://{domain}/"
 
     user = get_user_model().objects.get(username="robin@example.test")
     assert (user.first_name, user.last_name) == ("Robin", "Hood")

@@ -91,6 +91,15 @@ else:
         # psycopg prepares a statement run this often on a connection (the event append's, above all). Off behind a
         # transaction-mode pooler that cannot keep prepared statements (pgbouncer before 1.21).
         DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Bounds on connecting and on one statement: without them a database that does not answer holds requests,
+    # /readyz's included. DATABASE_URL's own connect_timeout wins.
+    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _pg_options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
+    _statement_ms = round(env.float("DATABASE_STATEMENT_TIMEOUT", default=30.0) * 1000)
+    if _statement_ms:
+        # First, so that a `-c statement_timeout` in DATABASE_URL's own `options` still wins.
+        _pg_options["options"] = f"-c statement_timeout={_statement_ms} {_pg_options.get('options', '')}".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Caches (rate limits need a cache shared by every web process) ---------------------------------------

@@ -1,9 +1,12 @@
 """Settings come from the environment; production refuses to start without its secrets."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTION = {
@@ -57,3 +60,34 @@ def test_debug_mode_needs_only_a_secret_key(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "dev.sqlite3").exists()
+
+
+@pytest.mark.django_db
+def test_postgresql_connections_have_a_connect_and_a_statement_timeout(settings):
+    from django.db import connection
+
+    options = settings.DATABASES["default"]["OPTIONS"]
+    assert options["connect_timeout"] == 5
+    assert (options["server_side_binding"], options["prepare_threshold"]) == (True, 5)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone() == ("30s",)
+
+
+def test_database_timeouts_come_from_the_environment_and_keep_the_urls_own_options():
+    def database_options(**env: str) -> dict:
+        show = (
+            "import json; from django.conf import settings; print(json.dumps(settings.DATABASES['default']['OPTIONS']))"
+        )
+        result = manage("shell", "-v", "0", "-c", show, env={**PRODUCTION, **env})
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    url = PRODUCTION["DATABASE_URL"] + "?options=-c%20work_mem%3D8MB"
+    assert database_options(DATABASE_URL=url, DATABASE_CONNECT_TIMEOUT="3", DATABASE_STATEMENT_TIMEOUT="2.5") == {
+        "server_side_binding": True,
+        "prepare_threshold": 5,
+        "connect_timeout": 3,
+        "options": "-c statement_timeout=2500 -c work_mem=8MB",
+    }
+    assert "options" not in database_options(DATABASE_STATEMENT_TIMEOUT="0")

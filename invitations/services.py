@@ -143,6 +143,7 @@ def organization_invite(
     organization, or an organization that is not active refuses the whole list, and nothing is written.
     """
     valid = invitees_validate(invitees, max_count=settings.BOOTSTRAP_MAX_INVITEES)
+    cleaned = [v.invitee() for v in valid]
     request_id = str(uuid.uuid4())  # each request its own: inviting someone again later is a new invitation
     scope = f"{InvitationScope.INVITE}/{request_id}"
     workflow_id = invite_delivery_workflow_id(str(organization_id), request_id)
@@ -165,7 +166,7 @@ def organization_invite(
         _refuse_already_invited(str(organization_id), valid)
         ids = invitations_generate(
             organization_id=str(organization_id),
-            invitees=[v.invitee() for v in valid],
+            invitees=cleaned,
             key_prefix=f"{scope}/{InvitationScope.GENERATE}",
             metadata=metadata,
             invited_by_id=requested_by_id,
@@ -178,7 +179,7 @@ def organization_invite(
         )
     params = InvitationDeliveryInput(
         organization_id=str(organization_id),
-        invitees=[v.invitee() for v in valid],
+        invitees=cleaned,
         scope=scope,
         invited_by_id=requested_by_id,
         results_timeout=settings.BOOTSTRAP_EMAIL_RESULTS_TIMEOUT,

@@ -107,29 +107,18 @@ TEMPORAL_REFUSED = "Temporal refused the request; nothing was done. Try again la
 
 @contextlib.contextmanager
 def _temporal_errors():
-    """Temporal's errors as this module's: unreachable or refused, nothing was done."""
+    """Temporal's errors as this module's: unreachable or refused, nothing was done. A NOT_FOUND RPCError passes
+    through: it is an answer (no such run), the caller's to interpret."""
     try:
         yield
     except TemporalUnavailable as exc:
         log.warning("Temporal unavailable: %s", exc)
         raise BootstrapUnavailable(TEMPORAL_UNAVAILABLE) from exc
     except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND is an answer, its caller's to interpret
-            log.warning("Temporal refused (%s: %s)", exc.status.name, exc.message)
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise
+        log.warning("Temporal refused (%s: %s)", exc.status.name, exc.message)
         raise BootstrapUnavailable(TEMPORAL_REFUSED) from exc
-
-
-@contextlib.contextmanager
-def _temporal_errors_but_not_found():
-    """As _temporal_errors, but a NOT_FOUND RPCError is the caller's to interpret."""
-    try:
-        with _temporal_errors():
-            yield
-    except BootstrapUnavailable as exc:
-        cause = exc.__cause__
-        if isinstance(cause, RPCError) and cause.status == RPCStatusCode.NOT_FOUND:
-            raise cause from None
-        raise
 
 
 def bootstrap_enabled() -> bool:
@@ -342,7 +331,7 @@ def _check_run_over(request: OnboardingRequest) -> None:
     if request.bootstrap_started_at is None:
         raise not_failed
     try:
-        with _temporal_errors_but_not_found():
+        with _temporal_errors():
             run = describe_workflow(bootstrap_workflow_id(str(request.organization_id)))
     except RPCError as exc:
         if timezone.now() - request.bootstrap_started_at >= STARTING_GRACE:
@@ -365,7 +354,7 @@ def _while_running(organization_id, act: Callable[[str], None]) -> None:
     stale page, a double click), rather than an error or a success message for nothing."""
     workflow_id = bootstrap_workflow_id(str(organization_id))
     try:
-        with _temporal_errors_but_not_found():
+        with _temporal_errors():
             status = describe_workflow(workflow_id).status
             if status == WorkflowExecutionStatus.RUNNING:
                 act(workflow_id)
